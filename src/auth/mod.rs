@@ -1,0 +1,3 @@
+//! Credentials: signing and token flows for upstreams, and authentication of clients.
+
+pub mod sigv4;

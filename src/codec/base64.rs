@@ -1,0 +1,1 @@
+//! Base64 (standard and URL-safe alphabets, with or without padding).

@@ -1,0 +1,1 @@
+//! HTTP/1.1 chunked transfer coding: incremental strict decoder and encoder.

@@ -1,0 +1,1 @@
+//! AWS event-stream binary framing: incremental decoder and encoder.

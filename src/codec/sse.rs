@@ -1,0 +1,1 @@
+//! Server-Sent Events: incremental parser (WHATWG algorithm) and Anthropic-style writer.

@@ -1,0 +1,1 @@
+//! Shared state backends (memory now; Redis for `cache.mode: ha` later).
