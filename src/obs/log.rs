@@ -1,0 +1,1 @@
+//! Logging: one line per request (text or JSON), levels, secret redaction.

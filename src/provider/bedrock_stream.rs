@@ -1,0 +1,1 @@
+//! Bedrock InvokeModelWithResponseStream body (AWS event-stream) -> Anthropic SSE bytes.
