@@ -4,7 +4,10 @@
 use std::path::Path;
 
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[("chunked", cc_relay::codec::chunked::fuzz_entry)];
+const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("chunked", cc_relay::codec::chunked::fuzz_entry),
+    ("sse", cc_relay::codec::sse::fuzz_entry),
+];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {
