@@ -3,10 +3,14 @@
 
 use std::path::Path;
 
+type FuzzEntry = fn(&[u8]);
+
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, FuzzEntry)] = &[
     ("chunked", cc_relay::codec::chunked::fuzz_entry),
     ("sse", cc_relay::codec::sse::fuzz_entry),
+    ("http1", cc_relay::codec::http1::fuzz_entry),
+    ("json", cc_relay::codec::json::fuzz_entry),
 ];
 
 #[test]

@@ -6,4 +6,6 @@ pub mod base64;
 pub mod chunked;
 pub mod crc32;
 pub mod eventstream;
+pub mod http1;
+pub mod json;
 pub mod sse;

@@ -1,1 +1,6 @@
-//! placeholder
+//! Sockets: the client-facing server, the upstream client, and the byte transport both
+//! use. Protocol parsing is in `codec`; what requests mean is in `relay`.
+
+pub mod client;
+pub mod server;
+pub mod transport;

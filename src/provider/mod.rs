@@ -1,4 +1,199 @@
 //! Providers: one file per upstream type. Each turns an Anthropic request into an
-//! upstream request and upstream bytes back into Anthropic bytes.
+//! upstream request (`prepare`) and says how to read the upstream's answer back into
+//! Anthropic bytes (`ResponseShape`). Nothing here does I/O.
 
+pub mod anthropic;
 pub mod bedrock_stream;
+
+use std::borrow::Cow;
+
+use crate::auth::client::ClientCredential;
+use crate::codec::http1::Headers;
+use crate::config::{KeyConfig, ProviderConfig, ProviderType};
+use crate::net::client::{ClientError, Endpoint};
+
+/// What the relay parsed out of the client's request: only what routing and the
+/// providers need. The body bytes are kept as received.
+pub struct Inbound<'a> {
+    pub body: &'a [u8],
+    pub model: &'a str,
+    pub stream: bool,
+    pub headers: &'a Headers,
+    pub query: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Messages,
+    CountTokens,
+    Models,
+}
+
+/// An upstream request ready for `net::client`.
+pub struct Prepared<'a> {
+    pub method: &'static str,
+    pub target: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Cow<'a, [u8]>,
+    pub upstream_model: String,
+}
+
+/// How the upstream's response body must be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseShape {
+    /// Anthropic JSON or SSE, relayed byte for byte.
+    PassThrough,
+}
+
+/// A configured provider, ready to prepare requests.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub config: ProviderConfig,
+    pub endpoint: Endpoint,
+}
+
+/// anthropic-beta values non-Anthropic upstreams are known to accept or ignore safely.
+pub const DEFAULT_BETA_ALLOW: &[&str] = &[
+    "interleaved-thinking-2025-05-14",
+    "fine-grained-tool-streaming-2025-05-14",
+    "token-efficient-tools-2025-02-19",
+    "output-128k-2025-02-19",
+    "context-1m-2025-08-07",
+];
+
+pub fn default_base_url(config: &ProviderConfig) -> String {
+    match config.kind {
+        ProviderType::Anthropic => "https://api.anthropic.com".into(),
+        ProviderType::Zai => "https://api.z.ai/api/anthropic".into(),
+        ProviderType::Minimax => "https://api.minimax.io/anthropic".into(),
+        ProviderType::Ollama => "http://localhost:11434".into(),
+        ProviderType::Bedrock => format!(
+            "https://bedrock-runtime.{}.amazonaws.com",
+            config.aws_region.as_deref().unwrap_or("us-east-1")
+        ),
+        ProviderType::Vertex => match config.gcp_region.as_deref() {
+            Some("global") | None => "https://aiplatform.googleapis.com".into(),
+            Some(r) => format!("https://{r}-aiplatform.googleapis.com"),
+        },
+        ProviderType::Azure => format!(
+            "https://{}.services.ai.azure.com",
+            config.azure_resource_name.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// Maps a client model name: exact keys first, then the longest `prefix*` key; an
+/// unmapped name passes unchanged.
+pub fn map_model<'m>(mapping: &'m [(String, String)], model: &'m str) -> &'m str {
+    let mut best: Option<(usize, &str)> = None;
+    for (from, to) in mapping {
+        if let Some(prefix) = from.strip_suffix('*') {
+            if model.starts_with(prefix) && best.is_none_or(|(len, _)| prefix.len() > len) {
+                best = Some((prefix.len(), to));
+            }
+        } else if from == model {
+            return to;
+        }
+    }
+    best.map_or(model, |(_, to)| to)
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig) -> Result<Provider, ClientError> {
+        let url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base_url(&config));
+        let endpoint = Endpoint::parse(&url)?;
+        Ok(Provider { config, endpoint })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether this provider's upstream understands `op` itself (else the relay answers).
+    pub fn supports(&self, op: Operation) -> bool {
+        match op {
+            Operation::Messages => true,
+            Operation::CountTokens | Operation::Models => {
+                self.config.kind == ProviderType::Anthropic
+            }
+        }
+    }
+
+    pub fn response_shape(&self) -> ResponseShape {
+        ResponseShape::PassThrough
+    }
+
+    /// Builds the upstream request for `op`. `key` is the pool key chosen for this
+    /// attempt; `forwarded` a client credential allowed to go to anthropic-type upstreams.
+    pub fn prepare<'a>(
+        &self,
+        op: Operation,
+        inbound: &Inbound<'a>,
+        key: Option<&KeyConfig>,
+        forwarded: Option<&ClientCredential>,
+    ) -> Prepared<'a> {
+        anthropic::prepare(self, op, inbound, key, forwarded)
+    }
+
+    pub fn beta_allowed(&self, beta: &str) -> bool {
+        match &self.config.beta_allow {
+            Some(list) => list.iter().any(|b| b == beta || b == "*"),
+            None if self.config.kind == ProviderType::Anthropic => true,
+            None => DEFAULT_BETA_ALLOW.contains(&beta),
+        }
+    }
+
+    /// The client's anthropic-beta values this provider may receive, comma-joined.
+    pub fn filtered_betas(&self, headers: &Headers) -> Option<String> {
+        let kept: Vec<&str> = headers
+            .get_all("anthropic-beta")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|b| !b.is_empty() && self.beta_allowed(b))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_mapping_exact_then_longest_prefix() {
+        let m: Vec<(String, String)> = [
+            ("claude-*", "a"),
+            ("claude-sonnet-*", "b"),
+            ("claude-sonnet-4-5", "exact"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(map_model(&m, "claude-sonnet-4-5"), "exact");
+        assert_eq!(map_model(&m, "claude-sonnet-4"), "b");
+        assert_eq!(map_model(&m, "claude-opus"), "a");
+        assert_eq!(map_model(&m, "glm-4.6"), "glm-4.6");
+    }
+
+    #[test]
+    fn default_urls() {
+        let mut c = ProviderConfig::new("v", ProviderType::Vertex);
+        c.gcp_region = Some("global".into());
+        assert_eq!(default_base_url(&c), "https://aiplatform.googleapis.com");
+        c.gcp_region = Some("us-east5".into());
+        assert_eq!(
+            default_base_url(&c),
+            "https://us-east5-aiplatform.googleapis.com"
+        );
+        let mut b = ProviderConfig::new("b", ProviderType::Bedrock);
+        b.aws_region = Some("eu-west-1".into());
+        assert_eq!(
+            default_base_url(&b),
+            "https://bedrock-runtime.eu-west-1.amazonaws.com"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Byte-level JSON helpers for bodies we forward without re-serialising: find where a
+//! top-level field's value sits, so one field can be replaced and every other byte of the
+//! client's body goes upstream untouched. The scanner never allocates beyond key
+//! decoding, never recurses (nesting is tracked with a counter), and on invalid input
+//! returns `None` instead of guessing.
+
+use std::ops::Range;
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is an opening quote; returns the index just past the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Skips one JSON value starting at `i`; returns the index just past it.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// Byte range of the value of top-level field `key` in the JSON object `body` (the last
+/// occurrence wins, as serde_json and most parsers read duplicates).
+pub fn top_level_value_span(body: &[u8], key: &str) -> Option<Range<usize>> {
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(body, i + 1);
+    if body.get(i) == Some(&b'}') {
+        return None;
+    }
+    let mut found = None;
+    loop {
+        if body.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(body, i)?;
+        let raw_key = &body[i..key_end];
+        let matches = if raw_key.contains(&b'\\') {
+            serde_json::from_slice::<String>(raw_key).ok().as_deref() == Some(key)
+        } else {
+            &raw_key[1..raw_key.len() - 1] == key.as_bytes()
+        };
+        i = skip_ws(body, key_end);
+        if body.get(i) != Some(&b':') {
+            return None;
+        }
+        let value_start = skip_ws(body, i + 1);
+        let value_end = skip_value(body, value_start)?;
+        if matches {
+            found = Some(value_start..value_end);
+        }
+        i = skip_ws(body, value_end);
+        match body.get(i) {
+            Some(b',') => i = skip_ws(body, i + 1),
+            Some(b'}') => return found,
+            _ => return None,
+        }
+    }
+}
+
+/// `body` with the value of top-level field `key` replaced by `new_value_json` (already
+/// JSON-encoded); None when the field is absent or the body is not an object.
+pub fn replace_top_level_value(body: &[u8], key: &str, new_value_json: &[u8]) -> Option<Vec<u8>> {
+    let span = top_level_value_span(body, key)?;
+    let mut out = Vec::with_capacity(body.len() + new_value_json.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(new_value_json);
+    out.extend_from_slice(&body[span.end..]);
+    Some(out)
+}
+
+/// Fuzz entry: on any input the scanner terminates without panicking, and whenever
+/// serde_json accepts an object, the span it finds re-parses to the same value.
+pub fn fuzz_entry(data: &[u8]) {
+    let span = top_level_value_span(data, "model");
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data) {
+        let expected = map.get("model");
+        let got = span.and_then(|r| serde_json::from_slice::<serde_json::Value>(&data[r]).ok());
+        assert_eq!(expected, got.as_ref());
+        if let Some(out) = replace_top_level_value(data, "model", b"\"m\"") {
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
+            assert_eq!(v.get("model"), Some(&serde_json::Value::from("m")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span_text<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+        top_level_value_span(body.as_bytes(), key).map(|r| &body[r])
+    }
+
+    #[test]
+    fn finds_top_level_only() {
+        let body =
+            r#"{"messages":[{"model":"inner"}],"x":{"model":1}, "model" : "claude-x" ,"z":2}"#;
+        assert_eq!(span_text(body, "model"), Some("\"claude-x\""));
+        assert_eq!(span_text(body, "z"), Some("2"));
+        assert_eq!(span_text(body, "nope"), None);
+    }
+
+    #[test]
+    fn strings_with_braces_and_escapes() {
+        let body = r#"{"a":"}\"{[","model":"m\"q"}"#;
+        assert_eq!(span_text(body, "model"), Some(r#""m\"q""#));
+    }
+
+    #[test]
+    fn escaped_key_matches() {
+        let body = r#"{"mod\u0065l":"x"}"#;
+        assert_eq!(span_text(body, "model"), Some("\"x\""));
+    }
+
+    #[test]
+    fn replace_keeps_every_other_byte() {
+        let body = br#"{ "model": "a",  "unknown_field": {"k": [1, 2]} }"#;
+        let out = replace_top_level_value(body, "model", b"\"bbb\"").unwrap();
+        assert_eq!(
+            out,
+            br#"{ "model": "bbb",  "unknown_field": {"k": [1, 2]} }"#
+        );
+    }
+
+    #[test]
+    fn invalid_input_is_none() {
+        for bad in [
+            "",
+            "[]",
+            "{",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":\"x}",
+        ] {
+            assert_eq!(top_level_value_span(bad.as_bytes(), "a"), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The small endpoints the relay answers itself: `/v1/models`, `/v1/providers`,
+//! `/health`, `/api/hello`, `/metrics`, and the local token estimate for
+//! `count_tokens` on providers that have no such endpoint.
+
+use crate::net::server::{Request, ResponseWriter};
+use crate::relay::Runtime;
+
+fn json_headers(req: &Request) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("content-type".to_string(), b"application/json".to_vec()),
+        ("request-id".to_string(), req.id.as_bytes().to_vec()),
+    ]
+}
+
+fn send_json(req: &Request, resp: &mut ResponseWriter<'_>, status: u16, value: &serde_json::Value) {
+    let _ = resp.send(status, &json_headers(req), value.to_string().as_bytes());
+}
+
+/// Union of every enabled provider's `models` and exact mapping sources, in config order.
+pub fn model_ids(rt: &Runtime) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for p in rt.providers.iter().filter(|p| p.config.enabled) {
+        let sources = p
+            .config
+            .model_mapping
+            .iter()
+            .map(|(from, _)| from)
+            .filter(|from| !from.ends_with('*'));
+        for id in p.config.models.iter().chain(sources) {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+    }
+    ids
+}
+
+pub fn models(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
+    let data: Vec<serde_json::Value> = model_ids(rt)
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "type": "model",
+                "id": id,
+                "display_name": id,
+                "created_at": "2025-01-01T00:00:00Z",
+            })
+        })
+        .collect();
+    let first = data
+        .first()
+        .map(|m| m["id"].clone())
+        .unwrap_or(serde_json::Value::Null);
+    let last = data
+        .last()
+        .map(|m| m["id"].clone())
+        .unwrap_or(serde_json::Value::Null);
+    let body =
+        serde_json::json!({"data": data, "has_more": false, "first_id": first, "last_id": last});
+    send_json(req, resp, 200, &body);
+}
+
+pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
+    let data: Vec<serde_json::Value> = rt
+        .providers
+        .iter()
+        .map(|p| {
+            let keys: Vec<serde_json::Value> = p
+                .config
+                .keys
+                .iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "label": k.label(),
+                        "rpm_limit": k.rpm_limit,
+                        "rpm_remaining": serde_json::Value::Null,
+                        "tpm_limit": k.tpm_limit,
+                        "tpm_remaining": serde_json::Value::Null,
+                        "cooling_down_until": serde_json::Value::Null,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": p.config.name,
+                "type": p.config.kind.as_str(),
+                "enabled": p.config.enabled,
+                "priority": p.config.effective_priority(),
+                "weight": p.config.effective_weight(),
+                "circuit": "closed",
+                "models": p.config.models,
+                "keys": keys,
+            })
+        })
+        .collect();
+    send_json(req, resp, 200, &serde_json::json!({ "data": data }));
+}
+
+pub fn health(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
+    let any = rt.providers.iter().any(|p| p.config.enabled);
+    if any {
+        send_json(req, resp, 200, &serde_json::json!({"status": "ok"}));
+    } else {
+        send_json(req, resp, 503, &serde_json::json!({"status": "degraded"}));
+    }
+}
+
+pub fn hello(req: &Request, resp: &mut ResponseWriter<'_>) {
+    let headers = vec![("request-id".to_string(), req.id.as_bytes().to_vec())];
+    let _ = resp.send(200, &headers, b"");
+}
+
+pub fn metrics(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
+    let _ = rt;
+    let headers = vec![
+        (
+            "content-type".to_string(),
+            b"text/plain; version=0.0.4".to_vec(),
+        ),
+        ("request-id".to_string(), req.id.as_bytes().to_vec()),
+    ];
+    let _ = resp.send(200, &headers, b"");
+}
+
+/// Roughly four characters per token over the text the model would read: good enough
+/// for Claude Code's context accounting, and marked as an estimate.
+pub fn estimate_tokens(body: &[u8]) -> u64 {
+    fn text_len(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(a) => a.iter().map(text_len).sum(),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "signature" && k.as_str() != "data")
+                .map(|(k, v)| k.len() + text_len(v))
+                .sum(),
+            other => other.to_string().len(),
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0;
+    };
+    let fields = ["system", "messages", "tools", "tool_choice"];
+    let chars: usize = fields.iter().filter_map(|f| v.get(*f)).map(text_len).sum();
+    (chars as u64).div_ceil(4).max(1)
+}
+
+pub fn count_tokens_estimate(req: &Request, resp: &mut ResponseWriter<'_>) {
+    let mut headers = json_headers(req);
+    headers.push(("x-cc-relay-estimate".to_string(), b"true".to_vec()));
+    let body = serde_json::json!({"input_tokens": estimate_tokens(&req.body)});
+    let _ = resp.send(200, &headers, body.to_string().as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_counts_text_roughly() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"abcdefghabcdefgh"}]}"#;
+        let n = estimate_tokens(body);
+        assert!((4..=12).contains(&n), "{n}");
+        assert_eq!(estimate_tokens(b"nope"), 0);
+    }
+}
