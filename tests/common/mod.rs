@@ -2,6 +2,8 @@
 //! receives, a raw HTTP client for talking to the relay, and a relay started in-process.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
