@@ -686,3 +686,18 @@ fn upstream_connections_are_reused() {
         "one kept-alive connection served all three"
     );
 }
+
+#[test]
+fn azure_foundry_gets_its_path_and_key_header_and_streams_unchanged() {
+    let mock = anthropic_mock_streaming();
+    let mut p = provider("az", ProviderType::Azure, &mock.url());
+    p.keys.push(KeyConfig::new("azure-key-1"));
+    let relay = start_relay(config_with(vec![p]));
+    let resp = post_messages(relay.addr, STREAM_BODY, "anthropic-version: 2023-06-01\r\n");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), text_stream_events("Hello").concat());
+    let seen = &mock.requests()[0];
+    assert_eq!(seen.target, "/anthropic/v1/messages");
+    assert_eq!(seen.header("api-key"), Some("azure-key-1"));
+    assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
+}

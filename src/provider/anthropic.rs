@@ -1,13 +1,14 @@
-//! Anthropic-compatible upstreams: `anthropic`, `zai`, `minimax` and `ollama` speak the
-//! Messages API themselves, so the request goes to `{base}/v1/messages` with the client's
-//! bytes (only `model` replaced when mapped) and the response is relayed byte for byte.
-//! What differs per type is the auth header (SPEC §2 table).
+//! Anthropic-compatible upstreams: `anthropic`, `zai`, `minimax`, `ollama` and `azure`
+//! (AI Foundry's `/anthropic` endpoint) speak the Messages API themselves, so the request
+//! goes to `{base}/v1/messages` with the client's bytes (only `model` replaced when
+//! mapped) and the response is relayed byte for byte. What differs per type is the auth
+//! header and, for Azure, the `/anthropic` path prefix (SPEC §2 table).
 
 use std::borrow::Cow;
 
 use super::{map_model, Inbound, Operation, Prepared, Provider};
 use crate::auth::client::ClientCredential;
-use crate::config::{KeyConfig, ProviderType};
+use crate::config::{AzureAuth, KeyConfig, ProviderConfig, ProviderType};
 
 /// Client headers that describe the request itself and are safe to pass on. Credentials,
 /// addresses, cookies and encodings are never in this list.
@@ -50,7 +51,14 @@ pub fn prepare<'a>(
         Operation::CountTokens => "/v1/messages/count_tokens",
         Operation::Models => "/v1/models",
     };
-    let mut target = format!("{}{}", provider.endpoint.base_path, path);
+    let base = &provider.endpoint.base_path;
+    // Foundry serves the Messages API under /anthropic; accept a base_url that already
+    // ends there (the form Anthropic's SDK documents) without doubling it.
+    let prefix = match config.kind {
+        ProviderType::Azure if !base.ends_with("/anthropic") => "/anthropic",
+        _ => "",
+    };
+    let mut target = format!("{base}{prefix}{path}");
     if let Some(q) = inbound.query.filter(|q| !q.is_empty()) {
         target.push('?');
         target.push_str(q);
@@ -73,7 +81,7 @@ pub fn prepare<'a>(
     if let Some(betas) = provider.filtered_betas(inbound.headers) {
         headers.push(("anthropic-beta".into(), betas.into_bytes()));
     }
-    push_auth(&mut headers, config.kind, key, forwarded);
+    push_auth(&mut headers, config, key, forwarded);
     for (name, value) in &config.headers {
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         headers.push((name.clone(), value.as_bytes().to_vec()));
@@ -94,7 +102,7 @@ pub fn prepare<'a>(
 
 fn push_auth(
     headers: &mut Vec<(String, Vec<u8>)>,
-    kind: ProviderType,
+    config: &ProviderConfig,
     key: Option<&KeyConfig>,
     forwarded: Option<&ClientCredential>,
 ) {
@@ -105,7 +113,7 @@ fn push_auth(
         )
     };
     let api_key = |k: &str| ("x-api-key".to_string(), k.as_bytes().to_vec());
-    match (kind, key) {
+    match (config.kind, key) {
         // A subscription user's own credential wins: that is what they asked us to forward.
         (ProviderType::Anthropic, _) if forwarded.is_some() => {
             if let Some(c) = forwarded {
@@ -118,6 +126,11 @@ fn push_auth(
             headers.push(bearer(&k.key));
         }
         (ProviderType::Minimax | ProviderType::Ollama, Some(k)) => headers.push(bearer(&k.key)),
+        (ProviderType::Azure, Some(k)) => headers.push(match config.azure_auth {
+            AzureAuth::ApiKey => ("api-key".to_string(), k.key.as_bytes().to_vec()),
+            AzureAuth::XApiKey => api_key(&k.key),
+            AzureAuth::Bearer => bearer(&k.key),
+        }),
         _ => {}
     }
 }
@@ -126,7 +139,6 @@ fn push_auth(
 mod tests {
     use super::*;
     use crate::codec::http1::Headers;
-    use crate::config::ProviderConfig;
 
     fn provider(kind: ProviderType, base: &str) -> Provider {
         let mut c = ProviderConfig::new("p", kind);
@@ -223,5 +235,50 @@ mod tests {
             Some(&cred),
         );
         assert_eq!(header(&out, "authorization"), Some(&b"Bearer mk"[..]));
+    }
+
+    #[test]
+    fn azure_path_prefix_and_auth_styles() {
+        let h = Headers::default();
+        let inbound = Inbound {
+            body: b"{}",
+            model: "m",
+            stream: false,
+            headers: &h,
+            query: None,
+        };
+        for (base, auth, header_name, value) in [
+            (
+                "https://r.services.ai.azure.com",
+                AzureAuth::ApiKey,
+                "api-key",
+                "ak",
+            ),
+            (
+                "https://r.services.ai.azure.com/anthropic/",
+                AzureAuth::XApiKey,
+                "x-api-key",
+                "ak",
+            ),
+            (
+                "https://r.services.ai.azure.com",
+                AzureAuth::Bearer,
+                "authorization",
+                "Bearer ak",
+            ),
+        ] {
+            let mut c = ProviderConfig::new("az", ProviderType::Azure);
+            c.base_url = Some(base.into());
+            c.azure_auth = auth;
+            let p = Provider::new(c).unwrap();
+            let out = p.prepare(
+                Operation::Messages,
+                &inbound,
+                Some(&KeyConfig::new("ak")),
+                None,
+            );
+            assert_eq!(out.target, "/anthropic/v1/messages");
+            assert_eq!(header(&out, header_name), Some(value.as_bytes()));
+        }
     }
 }

@@ -73,6 +73,7 @@ pub fn default_base_url(config: &ProviderConfig) -> String {
         ),
         ProviderType::Vertex => match config.gcp_region.as_deref() {
             Some("global") | None => "https://aiplatform.googleapis.com".into(),
+            Some(multi @ ("us" | "eu")) => format!("https://aiplatform.{multi}.rep.googleapis.com"),
             Some(r) => format!("https://{r}-aiplatform.googleapis.com"),
         },
         ProviderType::Azure => format!(
