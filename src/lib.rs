@@ -13,3 +13,4 @@ pub mod provider;
 pub mod relay;
 pub mod route;
 pub mod state;
+pub mod sys;
