@@ -22,6 +22,12 @@ impl RsaSigningKey {
     pub fn modulus_bits(&self) -> usize {
         self.pair.public().modulus_len() * 8
     }
+
+    /// The public half as PKCS#1 `RSAPublicKey` DER (what `BEGIN RSA PUBLIC KEY` holds
+    /// and ring's verifier takes): lets a caller check which key was loaded.
+    pub fn public_key_der(&self) -> &[u8] {
+        self.pair.public().as_ref()
+    }
 }
 
 impl fmt::Debug for RsaSigningKey {
