@@ -30,8 +30,13 @@ fn rfc7515_a2_signing_input_and_signature_reproduce_from_both_pem_forms() {
         let key = key(pem);
         assert_eq!(key.modulus_bits(), 2048, "{pem}");
         let signature = sign_rs256(&key, input.as_bytes()).expect("signs");
-        assert_eq!(signature, base64_decode(str_field(&vector, "/signature_b64url")), "{pem}");
-        let compact = sign_compact_rs256(&key, header.as_bytes(), payload.as_bytes()).expect("signs");
+        assert_eq!(
+            signature,
+            base64_decode(str_field(&vector, "/signature_b64url")),
+            "{pem}"
+        );
+        let compact =
+            sign_compact_rs256(&key, header.as_bytes(), payload.as_bytes()).expect("signs");
         assert_eq!(compact, str_field(&vector, "/compact"), "{pem}");
     }
 }
@@ -41,7 +46,10 @@ fn rfc7520_4_1_signature_reproduces_from_both_pem_forms() {
     let vector = jwt_vector_json("rfc7520-cookbook/jws/4_1.rsa_v15_signature.json");
     let header = base64_decode(str_field(&vector, "/signing/protected_b64u"));
     let payload = str_field(&vector, "/input/payload");
-    assert_eq!(signing_input(&header, payload.as_bytes()), str_field(&vector, "/signing/sig-input"));
+    assert_eq!(
+        signing_input(&header, payload.as_bytes()),
+        str_field(&vector, "/signing/sig-input")
+    );
     for pem in ["rfc7520-bilbo.pkcs8.pem", "rfc7520-bilbo.pkcs1.pem"] {
         let compact = sign_compact_rs256(&key(pem), &header, payload.as_bytes()).expect("signs");
         assert_eq!(compact, str_field(&vector, "/output/compact"), "{pem}");
@@ -51,8 +59,16 @@ fn rfc7520_4_1_signature_reproduces_from_both_pem_forms() {
 #[test]
 fn pkcs8_and_pkcs1_pem_of_one_key_load_the_same_public_key() {
     for (pkcs8, pkcs1, spki) in [
-        ("rfc7515-A2.pkcs8.pem", "rfc7515-A2.pkcs1.pem", "rfc7515-A2.spki.pub.pem"),
-        ("rfc7520-bilbo.pkcs8.pem", "rfc7520-bilbo.pkcs1.pem", "rfc7520-bilbo.spki.pub.pem"),
+        (
+            "rfc7515-A2.pkcs8.pem",
+            "rfc7515-A2.pkcs1.pem",
+            "rfc7515-A2.spki.pub.pem",
+        ),
+        (
+            "rfc7520-bilbo.pkcs8.pem",
+            "rfc7520-bilbo.pkcs1.pem",
+            "rfc7520-bilbo.spki.pub.pem",
+        ),
     ] {
         let from_pkcs8 = key(pkcs8);
         let from_pkcs1 = key(pkcs1);
@@ -72,23 +88,34 @@ fn synthetic_google_vector_reproduces_header_claims_assertion_and_body() {
     let kid = str_field(&file, "/private_key_id");
     let email = str_field(&file, "/client_email");
 
-    assert_eq!(assertion_header_json(Some(kid)), str_field(&vector, "/header_json"));
-    assert_eq!(assertion_claims_json(email, CLOUD_PLATFORM_SCOPE, now), str_field(&vector, "/claims_json"));
+    assert_eq!(
+        assertion_header_json(Some(kid)),
+        str_field(&vector, "/header_json")
+    );
+    assert_eq!(
+        assertion_claims_json(email, CLOUD_PLATFORM_SCOPE, now),
+        str_field(&vector, "/claims_json")
+    );
 
     let key = parse_rsa_private_key_pem(str_field(&file, "/private_key").as_bytes()).expect("key");
-    let assertion = jwt_bearer_assertion(&key, Some(kid), email, CLOUD_PLATFORM_SCOPE, now).expect("signs");
+    let assertion =
+        jwt_bearer_assertion(&key, Some(kid), email, CLOUD_PLATFORM_SCOPE, now).expect("signs");
     assert_eq!(assertion, str_field(&vector, "/assertion"));
     assert!(assertion.starts_with(str_field(&vector, "/signing_input")));
     assert!(assertion.ends_with(str_field(&vector, "/signature_b64url")));
-    assert_eq!(jwt_bearer_form_body(&assertion), str_field(&vector, "/token_request/body"));
+    assert_eq!(
+        jwt_bearer_form_body(&assertion),
+        str_field(&vector, "/token_request/body")
+    );
 }
 
 #[test]
 fn credentials_from_the_synthetic_file_build_the_exact_token_request() {
     let vector = jwt_vector_json("google-service-account-synthetic/jwt_bearer_vector.json");
-    let credentials =
-        GoogleCredentials::from_json(&jwt_vector("google-service-account-synthetic/service_account.json"))
-            .expect("parses");
+    let credentials = GoogleCredentials::from_json(&jwt_vector(
+        "google-service-account-synthetic/service_account.json",
+    ))
+    .expect("parses");
     let request = credentials.token_request(1_700_000_000).expect("request");
     assert_eq!(
         request,
@@ -103,9 +130,11 @@ fn credentials_from_the_synthetic_file_build_the_exact_token_request() {
 #[test]
 fn assertion_expiry_is_one_hour_and_aud_ignores_the_files_token_uri() {
     // google-auth's test file points token_uri at accounts.google.com; aud must not follow.
-    let credentials = GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/service_account.json"))
-        .expect("parses");
-    let TokenRequest::PostForm { url, body } = credentials.token_request(1_000).expect("request") else {
+    let credentials =
+        GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/service_account.json"))
+            .expect("parses");
+    let TokenRequest::PostForm { url, body } = credentials.token_request(1_000).expect("request")
+    else {
         panic!("service account posts a form");
     };
     assert_eq!(url, "https://accounts.google.com/o/oauth2/token");
@@ -114,17 +143,25 @@ fn assertion_expiry_is_one_hour_and_aud_ignores_the_files_token_uri() {
         .expect("grant type first");
     let parts: Vec<&str> = assertion.split('.').collect();
     assert_eq!(parts.len(), 3);
-    assert_eq!(base64_decode(parts[0]), br#"{"alg":"RS256","typ":"JWT","kid":"1"}"#);
+    assert_eq!(
+        base64_decode(parts[0]),
+        br#"{"alg":"RS256","typ":"JWT","kid":"1"}"#
+    );
     assert_eq!(
         String::from_utf8(base64_decode(parts[1])).expect("utf8"),
         r#"{"iss":"service-account@example.com","scope":"https://www.googleapis.com/auth/cloud-platform","aud":"https://oauth2.googleapis.com/token","iat":1000,"exp":4600}"#
     );
     // Signed with google-auth's key: its published public key verifies it.
-    let public_pem = String::from_utf8(jwt_vector("google-auth-testdata/privatekey.pub")).expect("ascii");
+    let public_pem =
+        String::from_utf8(jwt_vector("google-auth-testdata/privatekey.pub")).expect("ascii");
     let public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pem_body_der(&public_pem));
     let signed = format!("{}.{}", parts[0], parts[1]);
-    public.verify(signed.as_bytes(), &base64_decode(parts[2])).expect("signature verifies");
-    assert!(public.verify(b"other bytes", &base64_decode(parts[2])).is_err());
+    public
+        .verify(signed.as_bytes(), &base64_decode(parts[2]))
+        .expect("signature verifies");
+    assert!(public
+        .verify(b"other bytes", &base64_decode(parts[2]))
+        .is_err());
 }
 
 #[test]

@@ -3,8 +3,12 @@
 
 mod google_support;
 
-use cc_relay::auth::google::key_file::{parse_credentials_file, CredentialsFile, DEFAULT_TOKEN_URI};
-use cc_relay::auth::google::{parse_rsa_private_key_pem, GoogleAuthError, GoogleCredentials, PemError};
+use cc_relay::auth::google::key_file::{
+    parse_credentials_file, CredentialsFile, DEFAULT_TOKEN_URI,
+};
+use cc_relay::auth::google::{
+    parse_rsa_private_key_pem, GoogleAuthError, GoogleCredentials, PemError,
+};
 use google_support::{jwt_vector, jwt_vector_json, str_field};
 
 fn pem_text(file: &str) -> String {
@@ -13,7 +17,12 @@ fn pem_text(file: &str) -> String {
 
 /// A 40-character run from the middle of the key's base64, to look for in messages.
 fn key_fragment(pem: &str) -> String {
-    pem.lines().nth(5).expect("long pem").chars().take(40).collect()
+    pem.lines()
+        .nth(5)
+        .expect("long pem")
+        .chars()
+        .take(40)
+        .collect()
 }
 
 fn pem_error(input: &str) -> PemError {
@@ -26,7 +35,10 @@ fn key_with_crlf_leading_certificate_and_escaped_newlines_still_parses() {
     let reference = parse_rsa_private_key_pem(pkcs8.as_bytes()).expect("parses");
 
     let crlf = pkcs8.replace('\n', "\r\n");
-    let with_cert = format!("{}\n{crlf}", pem_text("google-auth-testdata/public_cert.pem"));
+    let with_cert = format!(
+        "{}\n{crlf}",
+        pem_text("google-auth-testdata/public_cert.pem")
+    );
     // As pasted into an env var with its JSON escapes left in.
     let escaped = pkcs8.trim_end().replace('\n', "\\n");
     for variant in [crlf, with_cert, escaped] {
@@ -41,10 +53,14 @@ fn each_kind_of_bad_pem_gets_its_own_error() {
     assert_eq!(pem_error(""), PemError::NoPemBlock);
     assert_eq!(
         pem_error(&pem_text("google-auth-testdata/public_cert.pem")),
-        PemError::NoPrivateKey { labels_seen: vec!["CERTIFICATE".into()] }
+        PemError::NoPrivateKey {
+            labels_seen: vec!["CERTIFICATE".into()]
+        }
     );
     assert_eq!(
-        pem_error("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+        pem_error(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        ),
         PemError::Encrypted
     );
     assert_eq!(
@@ -53,19 +69,28 @@ fn each_kind_of_bad_pem_gets_its_own_error() {
     );
     assert_eq!(
         pem_error("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n"),
-        PemError::UnsupportedKind { label: "EC PRIVATE KEY".into() }
+        PemError::UnsupportedKind {
+            label: "EC PRIVATE KEY".into()
+        }
     );
     assert_eq!(
         pem_error("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"),
-        PemError::MissingEnd { label: "PRIVATE KEY".into() }
+        PemError::MissingEnd {
+            label: "PRIVATE KEY".into()
+        }
     );
     assert_eq!(
         pem_error("-----BEGIN PRIVATE KEY-----\nMIIE*vQ==\n-----END PRIVATE KEY-----\n"),
-        PemError::BadBase64 { label: "PRIVATE KEY".into() }
+        PemError::BadBase64 {
+            label: "PRIVATE KEY".into()
+        }
     );
     assert_eq!(
         pem_error("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
-        PemError::Rejected { label: "PRIVATE KEY".into(), reason: "InvalidEncoding".into() }
+        PemError::Rejected {
+            label: "PRIVATE KEY".into(),
+            reason: "InvalidEncoding".into()
+        }
     );
 }
 
@@ -76,7 +101,10 @@ fn pkcs1_body_under_a_pkcs8_label_is_rejected_without_quoting_it() {
     let error = pem_error(&mislabelled);
     assert!(matches!(error, PemError::Rejected { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.starts_with("PEM block 'PRIVATE KEY' is not a usable RSA private key ("), "{message}");
+    assert!(
+        message.starts_with("PEM block 'PRIVATE KEY' is not a usable RSA private key ("),
+        "{message}"
+    );
     assert!(!message.contains(&key_fragment(&pkcs1)));
 }
 
@@ -84,19 +112,40 @@ fn pkcs1_body_under_a_pkcs8_label_is_rejected_without_quoting_it() {
 fn truncated_key_error_does_not_contain_key_material() {
     let pkcs8 = pem_text("rfc7520-bilbo.pkcs8.pem");
     let lines: Vec<&str> = pkcs8.lines().collect();
-    let truncated = format!("{}\n{}\n{}\n", lines[0], lines[1..10].join("\n"), lines[lines.len() - 1]);
+    let truncated = format!(
+        "{}\n{}\n{}\n",
+        lines[0],
+        lines[1..10].join("\n"),
+        lines[lines.len() - 1]
+    );
     let error = pem_error(&truncated);
-    assert!(matches!(error, PemError::Rejected { .. } | PemError::BadBase64 { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            PemError::Rejected { .. } | PemError::BadBase64 { .. }
+        ),
+        "{error:?}"
+    );
     assert!(!format!("{error} {error:?}").contains(&key_fragment(&pkcs8)));
 }
 
 #[test]
 fn synthetic_service_account_file_parses_every_field() {
-    let file = parse_credentials_file(&jwt_vector("google-service-account-synthetic/service_account.json"))
-        .expect("parses");
-    let CredentialsFile::ServiceAccount(key) = file else { panic!("service account expected") };
-    assert_eq!(key.client_email, "proxy-test@example-project.iam.gserviceaccount.com");
-    assert_eq!(key.private_key_id.as_deref(), Some("0123456789abcdef0123456789abcdef01234567"));
+    let file = parse_credentials_file(&jwt_vector(
+        "google-service-account-synthetic/service_account.json",
+    ))
+    .expect("parses");
+    let CredentialsFile::ServiceAccount(key) = file else {
+        panic!("service account expected")
+    };
+    assert_eq!(
+        key.client_email,
+        "proxy-test@example-project.iam.gserviceaccount.com"
+    );
+    assert_eq!(
+        key.private_key_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef01234567")
+    );
     assert_eq!(key.token_uri, "https://oauth2.googleapis.com/token");
     assert_eq!(key.project_id.as_deref(), Some("example-project"));
     assert_eq!(key.key.modulus_bits(), 2048);
@@ -104,9 +153,14 @@ fn synthetic_service_account_file_parses_every_field() {
 
 #[test]
 fn authorized_user_files_parse_with_default_token_uri() {
-    for file in ["google-auth-testdata/authorized_user.json", "google-auth-testdata/authorized_user_cloud_sdk.json"] {
+    for file in [
+        "google-auth-testdata/authorized_user.json",
+        "google-auth-testdata/authorized_user_cloud_sdk.json",
+    ] {
         let expected = jwt_vector_json(file);
-        let CredentialsFile::AuthorizedUser(user) = parse_credentials_file(&jwt_vector(file)).expect("parses") else {
+        let CredentialsFile::AuthorizedUser(user) =
+            parse_credentials_file(&jwt_vector(file)).expect("parses")
+        else {
             panic!("authorized user expected");
         };
         assert_eq!(user.client_id, str_field(&expected, "/client_id"));
@@ -115,29 +169,51 @@ fn authorized_user_files_parse_with_default_token_uri() {
         assert_eq!(user.token_uri, DEFAULT_TOKEN_URI);
         assert_eq!(user.quota_project_id, None);
     }
-    let with_extras = br#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r",
+    let with_extras =
+        br#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r",
         "token_uri":"http://127.0.0.1:9/token","quota_project_id":"billing-project"}"#;
     let credentials = GoogleCredentials::from_json(with_extras).expect("parses");
     assert_eq!(credentials.quota_project_id(), Some("billing-project"));
-    let GoogleCredentials::AuthorizedUser(user) = credentials else { panic!("authorized user expected") };
+    let GoogleCredentials::AuthorizedUser(user) = credentials else {
+        panic!("authorized user expected")
+    };
     assert_eq!(user.token_uri, "http://127.0.0.1:9/token");
 }
 
 #[test]
 fn debug_output_of_parsed_credentials_holds_no_secret() {
-    let service = GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/service_account.json")).expect("sa");
-    let user = GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/authorized_user.json")).expect("user");
-    let service_pem = str_field(&jwt_vector_json("google-auth-testdata/service_account.json"), "/private_key").to_string();
-    let printed = format!("{service:?} {user:?} {:?} {:?}", service.token_request(0), user.token_request(0));
+    let service =
+        GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/service_account.json"))
+            .expect("sa");
+    let user =
+        GoogleCredentials::from_json(&jwt_vector("google-auth-testdata/authorized_user.json"))
+            .expect("user");
+    let service_pem = str_field(
+        &jwt_vector_json("google-auth-testdata/service_account.json"),
+        "/private_key",
+    )
+    .to_string();
+    let printed = format!(
+        "{service:?} {user:?} {:?} {:?}",
+        service.token_request(0),
+        user.token_request(0)
+    );
     assert!(printed.contains("service-account@example.com"), "{printed}");
     assert!(printed.contains("RsaSigningKey(2048-bit"), "{printed}");
-    for secret in ["secret\"", "alabalaportocala", "assertion=", &key_fragment(&service_pem)] {
+    for secret in [
+        "secret\"",
+        "alabalaportocala",
+        "assertion=",
+        &key_fragment(&service_pem),
+    ] {
         assert!(!printed.contains(secret), "{secret} leaked in {printed}");
     }
 }
 
 fn key_file_error(json: &str) -> String {
-    parse_credentials_file(json.as_bytes()).expect_err("must be rejected").to_string()
+    parse_credentials_file(json.as_bytes())
+        .expect_err("must be rejected")
+        .to_string()
 }
 
 #[test]
@@ -171,5 +247,8 @@ fn in_file_error_names_the_path() {
         path: "/etc/sa.json".into(),
         source: Box::new(GoogleAuthError::KeyFile("missing field 'token_uri'".into())),
     };
-    assert_eq!(error.to_string(), "Google credentials /etc/sa.json: missing field 'token_uri'");
+    assert_eq!(
+        error.to_string(),
+        "Google credentials /etc/sa.json: missing field 'token_uri'"
+    );
 }
