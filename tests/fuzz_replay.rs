@@ -4,7 +4,8 @@
 use std::path::Path;
 
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[];
+#[allow(clippy::type_complexity)]
+const TARGETS: &[(&str, fn(&[u8]))] = &[("google_key", cc_relay::auth::google::fuzz_entry)];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {

@@ -27,7 +27,10 @@ pub fn jwt_vector_json(relative: &str) -> serde_json::Value {
 }
 
 pub fn str_field<'a>(value: &'a serde_json::Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("no string at {pointer}"))
+    value
+        .pointer(pointer)
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("no string at {pointer}"))
 }
 
 /// Decodes base64 in either alphabet, padding optional. Test-only and independent of
@@ -58,6 +61,9 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
 
 /// The DER inside a PEM text's single block.
 pub fn pem_body_der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
     base64_decode(&body)
 }
