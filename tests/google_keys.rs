@@ -95,6 +95,21 @@ fn each_kind_of_bad_pem_gets_its_own_error() {
 }
 
 #[test]
+fn only_the_first_sixteen_blocks_are_examined() {
+    let many =
+        "-----BEGIN X-----\n-----END X-----\n".repeat(17) + &pem_text("rfc7520-bilbo.pkcs8.pem");
+    assert_eq!(
+        pem_error(&many),
+        PemError::NoPrivateKey {
+            labels_seen: vec!["X".to_string(); 16]
+        }
+    );
+    let fifteen =
+        "-----BEGIN X-----\n-----END X-----\n".repeat(15) + &pem_text("rfc7520-bilbo.pkcs8.pem");
+    assert!(parse_rsa_private_key_pem(fifteen.as_bytes()).is_ok());
+}
+
+#[test]
 fn pkcs1_body_under_a_pkcs8_label_is_rejected_without_quoting_it() {
     let pkcs1 = pem_text("rfc7515-A2.pkcs1.pem");
     let mislabelled = pkcs1.replace("RSA PRIVATE KEY", "PRIVATE KEY");

@@ -12,6 +12,33 @@
 //!    one token, refreshed 3 min 45 s early by one thread at a time.
 //! 4. `vertex_error_to_anthropic` turns Vertex error answers into Anthropic error JSON.
 //!
+//! ```
+//! use cc_relay::auth::google::{GoogleCredentials, GoogleTokenProvider, TokenTransport};
+//!
+//! /// Stands in for the project's HTTP client.
+//! struct MetadataStub;
+//! impl TokenTransport for MetadataStub {
+//!     fn post_form(&self, _url: &str, _body: &str) -> Result<(u16, Vec<u8>), String> {
+//!         Err("not used by the metadata server flow".into())
+//!     }
+//!     fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<(u16, Vec<u8>), String> {
+//!         assert_eq!(url, "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token");
+//!         assert_eq!(headers, &[("Metadata-Flavor", "Google")]);
+//!         Ok((200, br#"{"access_token":"ya29.example","expires_in":3599,"token_type":"Bearer"}"#.to_vec()))
+//!     }
+//! }
+//!
+//! let credentials = GoogleCredentials::MetadataServer { host: "metadata.google.internal".into() };
+//! let provider = GoogleTokenProvider::new(credentials);
+//! let now_unix = 1_700_000_000;
+//! let token = provider.token(now_unix, &MetadataStub).unwrap();
+//! assert_eq!(token.authorization_value(), "Bearer ya29.example");
+//! assert_eq!(token.expires_at_unix, now_unix + 3599);
+//! // Until 3 min 45 s before expiry the cached token is reused without a request.
+//! let again = provider.token(now_unix + 3000, &MetadataStub).unwrap();
+//! assert_eq!(again, token);
+//! ```
+//!
 //! This module owns the key formats and the OAuth exchange; it must not open sockets
 //! itself (HTTP goes through `TokenTransport`), read clocks (callers pass `now_unix`), or
 //! put any secret — private key, client secret, refresh token, access token — into a

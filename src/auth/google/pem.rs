@@ -100,6 +100,9 @@ const END: &str = "-----END ";
 const DASHES: &str = "-----";
 const PKCS8_LABEL: &str = "PRIVATE KEY";
 const PKCS1_LABEL: &str = "RSA PRIVATE KEY";
+/// Real files hold one to a few blocks; the cap keeps a hostile file from making the
+/// block search quadratic or the "labels seen" list long.
+const MAX_BLOCKS: usize = 16;
 
 /// Parses the first RSA private key block of `pem` (other blocks, e.g. certificates,
 /// are skipped).
@@ -110,7 +113,12 @@ pub fn parse_rsa_private_key_pem(pem: &[u8]) -> Result<RsaSigningKey, PemError> 
     let mut rest: &str = &text;
     let mut labels_seen = Vec::new();
     let mut first_error: Option<PemError> = None;
+    let mut blocks = 0;
     while let Some(start) = rest.find(BEGIN) {
+        blocks += 1;
+        if blocks > MAX_BLOCKS {
+            break;
+        }
         let after_begin = &rest[start + BEGIN.len()..];
         let Some(label_end) = after_begin.find(DASHES) else {
             break;
@@ -118,8 +126,7 @@ pub fn parse_rsa_private_key_pem(pem: &[u8]) -> Result<RsaSigningKey, PemError> 
         let label = &after_begin[..label_end];
         let after_label = &after_begin[label_end + DASHES.len()..];
         let end_marker = format!("{END}{label}{DASHES}");
-        let body_and_rest = after_label;
-        let Some(body_len) = body_and_rest.find(&end_marker) else {
+        let Some(body_len) = after_label.find(&end_marker) else {
             let error = PemError::MissingEnd {
                 label: printable_label(label),
             };
@@ -129,8 +136,8 @@ pub fn parse_rsa_private_key_pem(pem: &[u8]) -> Result<RsaSigningKey, PemError> 
             rest = after_label;
             continue;
         };
-        let body = &body_and_rest[..body_len];
-        rest = &body_and_rest[body_len + end_marker.len()..];
+        let body = &after_label[..body_len];
+        rest = &after_label[body_len + end_marker.len()..];
         let outcome = match label {
             PKCS8_LABEL | PKCS1_LABEL => decode_key(label, body),
             "ENCRYPTED PRIVATE KEY" => Err(PemError::Encrypted),
