@@ -79,7 +79,9 @@ fn forward_signals(read_fd: libc::c_int, tx: Sender<Signal>) {
             if tx.send(signal).is_err() {
                 return;
             }
-        } else if n == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        } else if n == 0
+            || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+        {
             return;
         }
     }
