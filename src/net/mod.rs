@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod server;
+pub mod tls;
 pub mod transport;

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::codec::chunked::{self, ChunkedDecoder};
@@ -70,7 +70,15 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ServerStats {
     pub open_connections: AtomicUsize,
     pub inflight_requests: AtomicUsize,
+    /// Set on shutdown: idle connections close, busy ones close after their response.
+    pub draining: AtomicBool,
 }
+
+/// The listener's TLS config, swapped whole when certificate files are re-read.
+pub type TlsSlot = Arc<RwLock<Option<Arc<rustls::ServerConfig>>>>;
+
+/// How long an idle wait lasts before it looks at the drain flag again.
+const DRAIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct Server {
     listener: TcpListener,
@@ -78,6 +86,7 @@ pub struct Server {
     handler: Arc<dyn Handler>,
     stats: Arc<ServerStats>,
     stop: Arc<AtomicBool>,
+    tls: TlsSlot,
 }
 
 /// Controls a running server from another thread.
@@ -86,14 +95,40 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     pub stats: Arc<ServerStats>,
     stop: Arc<AtomicBool>,
+    tls: TlsSlot,
 }
 
 impl ServerHandle {
-    /// Stops accepting new connections (open ones finish their current request).
+    /// Stops accepting new connections; the listening socket is closed.
     pub fn stop_accepting(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if !self.stop.swap(true, Ordering::SeqCst) {
+            // Wake the blocking accept so it sees the flag and drops the listener.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        }
+    }
+
+    /// Graceful stop: refuse new connections, close idle ones, and wait until every
+    /// open connection finished its request or `timeout` passed. Returns whether all
+    /// finished in time.
+    pub fn drain(&self, timeout: Duration) -> bool {
+        self.stats.draining.store(true, Ordering::SeqCst);
+        self.stop_accepting();
+        let deadline = Instant::now() + timeout;
+        while self.stats.open_connections.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    /// New connections use `config` from now on (certificate rotation).
+    pub fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
+        match self.tls.write() {
+            Ok(mut slot) => *slot = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
     }
 }
 
@@ -109,7 +144,16 @@ impl Server {
             handler,
             stats: Arc::new(ServerStats::default()),
             stop: Arc::new(AtomicBool::new(false)),
+            tls: Arc::new(RwLock::new(None)),
         })
+    }
+
+    /// Serve HTTPS with `config` instead of plain HTTP.
+    pub fn with_tls(self, config: Arc<rustls::ServerConfig>) -> Server {
+        if let Ok(mut slot) = self.tls.write() {
+            *slot = Some(config);
+        }
+        self
     }
 
     pub fn handle(&self) -> io::Result<ServerHandle> {
@@ -117,6 +161,7 @@ impl Server {
             addr: self.listener.local_addr()?,
             stats: self.stats.clone(),
             stop: self.stop.clone(),
+            tls: self.tls.clone(),
         })
     }
 
@@ -147,6 +192,7 @@ impl Server {
                 continue;
             }
             let id = conn_ids.fetch_add(1, Ordering::Relaxed);
+            let tls = self.tls.read().ok().and_then(|slot| slot.clone());
             let limits = self.limits.clone();
             let handler = self.handler.clone();
             let stats = self.stats.clone();
@@ -159,8 +205,18 @@ impl Server {
                         .peer_addr()
                         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                     let _ = stream.set_nodelay(true);
+                    let transport = match tls {
+                        None => Transport::Plain(stream),
+                        Some(config) => {
+                            match tls_handshake(stream, config, limits.header_timeout) {
+                                Some(t) => t,
+                                // A failed handshake only costs that connection.
+                                None => return,
+                            }
+                        }
+                    };
                     let mut conn = Connection {
-                        transport: Transport::Plain(stream),
+                        transport,
                         peer,
                         limits,
                         handler,
@@ -174,6 +230,26 @@ impl Server {
             }
         }
     }
+}
+
+fn tls_handshake(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> Option<Transport> {
+    let conn = rustls::ServerConnection::new(config).ok()?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let deadline = Instant::now() + timeout;
+    while tls.conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tls.sock.set_read_timeout(Some(left)).ok()?;
+        tls.sock.set_write_timeout(Some(left)).ok()?;
+        tls.conn.complete_io(&mut tls.sock).ok()?;
+    }
+    Some(Transport::TlsServer(Box::new(tls)))
 }
 
 struct OpenConnection(Arc<ServerStats>);
@@ -319,8 +395,9 @@ impl Connection {
         let mut writer =
             ResponseWriter::new(&mut self.transport, keep_alive, req.head.method == "HEAD");
         let outcome = catch_unwind(AssertUnwindSafe(|| self.handler.handle(req, &mut writer)));
+        let draining = self.stats.draining.load(Ordering::SeqCst);
         match outcome {
-            Ok(()) => writer.finished_cleanly() && keep_alive,
+            Ok(()) => writer.finished_cleanly() && keep_alive && !draining,
             Err(_) => {
                 if !writer.is_committed() {
                     let err = ApiError::new(500, "internal error while handling the request");
@@ -365,7 +442,16 @@ impl Connection {
                     Err(e) => return ReadHead::Reject(ApiError::invalid_request(e.to_string())),
                 }
             }
-            if self.transport.read_by(deadline).is_err() {
+            // Between requests, wake up now and then to see whether we are draining.
+            let wait_until = if started {
+                deadline
+            } else {
+                if self.stats.draining.load(Ordering::SeqCst) {
+                    return ReadHead::Closed;
+                }
+                deadline.min(Instant::now() + DRAIN_CHECK_INTERVAL)
+            };
+            if self.transport.read_by(wait_until).is_err() {
                 return self.head_timed_out(started);
             }
             let mut chunk = [0u8; 8192];
@@ -379,6 +465,7 @@ impl Connection {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && !started && Instant::now() < deadline => {}
                 Err(e) if is_timeout(&e) => return self.head_timed_out(started),
                 Err(_) => return ReadHead::Closed,
             }

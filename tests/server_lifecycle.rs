@@ -1,0 +1,163 @@
+//! The listener's life: graceful drain (streams finish, idle connections close, new
+//! connections are refused) and the HTTPS listener with certificate rotation.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cc_relay::config::{ProviderType, TlsConfig};
+use cc_relay::net::tls::server_config_from_files;
+use common::tls::fixture;
+use common::*;
+
+fn paced_stream_mock(gap: Duration) -> MockUpstream {
+    MockUpstream::start(move |_req, s| {
+        start_sse(s);
+        for ev in text_stream_events("paced") {
+            if write_chunk(s, ev.as_bytes()).is_err() {
+                return;
+            }
+            std::thread::sleep(gap);
+        }
+        end_chunks(s);
+    })
+}
+
+fn open_stream(addr: std::net::SocketAddr) -> BufReader<TcpStream> {
+    let mut s = connect(addr);
+    let req = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{}",
+        STREAM_BODY.len(),
+        STREAM_BODY
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    while !line.contains("message_start") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0);
+    }
+    reader
+}
+
+#[test]
+fn drain_lets_streams_finish_and_refuses_new_connections() {
+    let mock = paced_stream_mock(Duration::from_millis(60));
+    let relay = start_relay(config_with(vec![provider(
+        "a",
+        ProviderType::Anthropic,
+        &mock.url(),
+    )]));
+    let streams: Vec<_> = (0..4).map(|_| open_stream(relay.addr)).collect();
+    // An idle keep-alive connection, too: draining must close it.
+    let mut idle = connect(relay.addr);
+    idle.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(read_response(&mut idle_reader).status, 200);
+
+    let handle = relay.running.handle.clone();
+    let drainer = std::thread::spawn(move || handle.drain(Duration::from_secs(10)));
+
+    // The idle connection is closed by the server.
+    let mut buf = [0u8; 1];
+    idle_reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        idle_reader.read(&mut buf).unwrap(),
+        0,
+        "idle connection closed on drain"
+    );
+
+    // New connections are refused once the listener is closed.
+    assert!(wait_for(Duration::from_secs(5), || TcpStream::connect(
+        relay.addr
+    )
+    .is_err()));
+
+    for mut reader in streams {
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).unwrap();
+        assert!(
+            rest.contains("message_stop"),
+            "stream finished during drain: {rest}"
+        );
+    }
+    assert!(
+        drainer.join().unwrap(),
+        "every request finished within the drain time"
+    );
+}
+
+#[test]
+fn drain_timeout_reports_cut_requests() {
+    let mock = paced_stream_mock(Duration::from_millis(400));
+    let relay = start_relay(config_with(vec![provider(
+        "a",
+        ProviderType::Anthropic,
+        &mock.url(),
+    )]));
+    let _stream = open_stream(relay.addr);
+    let started = Instant::now();
+    assert!(!relay.running.handle.drain(Duration::from_millis(200)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+fn tls_client(ca: &str) -> Arc<rustls::ClientConfig> {
+    cc_relay::net::client::tls_client_config(Some(&fixture(ca)), true).unwrap()
+}
+
+fn https_get_health(addr: std::net::SocketAddr, ca: &str) -> Result<u16, String> {
+    let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(tls_client(ca), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))
+}
+
+#[test]
+fn https_listener_serves_and_rotates_its_certificate() {
+    let mut config = config_with(vec![provider(
+        "a",
+        ProviderType::Anthropic,
+        "http://127.0.0.1:9",
+    )]);
+    config.server.tls = Some(TlsConfig {
+        cert_file: fixture("server.pem"),
+        key_file: fixture("server.key"),
+    });
+    let relay = start_relay(config);
+    // Garbage instead of a handshake costs only that connection.
+    let mut junk = TcpStream::connect(relay.addr).unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let _ = junk.read(&mut [0u8; 64]);
+
+    assert_eq!(https_get_health(relay.addr, "ca.pem"), Ok(200));
+    assert!(
+        https_get_health(relay.addr, "ca2.pem").is_err(),
+        "old cert is not from CA 2"
+    );
+
+    let rotated =
+        server_config_from_files(&fixture("server2.pem"), &fixture("server2.key")).unwrap();
+    relay.running.handle.set_tls(Some(rotated));
+    assert_eq!(https_get_health(relay.addr, "ca2.pem"), Ok(200));
+    assert!(
+        https_get_health(relay.addr, "ca.pem").is_err(),
+        "new cert is served"
+    );
+}
