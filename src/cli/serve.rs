@@ -82,11 +82,8 @@ pub fn serve(config: Config, config_path: Option<PathBuf>) -> i32 {
         "http"
     };
     eprintln!("cc-relay listening on {scheme}://{}", running.handle.addr);
-    loop {
-        match signals.recv() {
-            Ok(Signal::Reload) => reload_tls(&running),
-            Ok(Signal::Terminate) | Err(_) => break,
-        }
+    while let Ok(Signal::Reload) = signals.recv() {
+        reload_tls(&running);
     }
     eprintln!(
         "cc-relay: draining (up to {} ms); a second signal stops at once",
