@@ -63,22 +63,31 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// Byte range of the value of top-level field `key` in the JSON object `body` (the last
-/// occurrence wins, as serde_json and most parsers read duplicates).
-pub fn top_level_value_span(body: &[u8], key: &str) -> Option<Range<usize>> {
+/// One top-level member of an object: where its key starts, where its value is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Member {
+    key_start: usize,
+    value: Range<usize>,
+    matches: bool,
+}
+
+/// Walks the members of the top-level object, marking those named `key`. None when
+/// `body` is not a well-formed object at this level.
+fn members(body: &[u8], key: &str) -> Option<Vec<Member>> {
     let mut i = skip_ws(body, 0);
     if body.get(i) != Some(&b'{') {
         return None;
     }
     i = skip_ws(body, i + 1);
+    let mut out = Vec::new();
     if body.get(i) == Some(&b'}') {
-        return None;
+        return Some(out);
     }
-    let mut found = None;
     loop {
         if body.get(i) != Some(&b'"') {
             return None;
         }
+        let key_start = i;
         let key_end = skip_string(body, i)?;
         let raw_key = &body[i..key_end];
         let matches = if raw_key.contains(&b'\\') {
@@ -92,16 +101,67 @@ pub fn top_level_value_span(body: &[u8], key: &str) -> Option<Range<usize>> {
         }
         let value_start = skip_ws(body, i + 1);
         let value_end = skip_value(body, value_start)?;
-        if matches {
-            found = Some(value_start..value_end);
-        }
+        out.push(Member {
+            key_start,
+            value: value_start..value_end,
+            matches,
+        });
         i = skip_ws(body, value_end);
         match body.get(i) {
             Some(b',') => i = skip_ws(body, i + 1),
-            Some(b'}') => return found,
+            Some(b'}') => return Some(out),
             _ => return None,
         }
     }
+}
+
+/// Byte range of the value of top-level field `key` in the JSON object `body` (the last
+/// occurrence wins, as serde_json and most parsers read duplicates).
+pub fn top_level_value_span(body: &[u8], key: &str) -> Option<Range<usize>> {
+    members(body, key)?
+        .into_iter()
+        .filter(|m| m.matches)
+        .last()
+        .map(|m| m.value)
+}
+
+/// `body` without every top-level member named `key` (and its separating comma); the
+/// other bytes stay as they were. None when the body is not an object.
+pub fn remove_top_level_field(body: &[u8], key: &str) -> Option<Vec<u8>> {
+    let mut out = body.to_vec();
+    // One member at a time, so the separators around each removal are always right.
+    loop {
+        let list = members(&out, key)?;
+        let Some(n) = list.iter().position(|m| m.matches) else {
+            return Some(out);
+        };
+        let m = &list[n];
+        // Take our comma: up to the next member's key, or for the last member, from the
+        // end of the previous value.
+        let range = match (list.get(n + 1), n.checked_sub(1).and_then(|p| list.get(p))) {
+            (Some(next), _) => m.key_start..next.key_start,
+            (None, Some(prev)) => prev.value.end..m.value.end,
+            (None, None) => m.key_start..m.value.end,
+        };
+        out.drain(range);
+    }
+}
+
+/// `body` with `key: value_json` as its first member (any earlier `key` removed).
+pub fn insert_top_level_field(body: &[u8], key: &str, value_json: &[u8]) -> Option<Vec<u8>> {
+    let body = remove_top_level_field(body, key)?;
+    let open = body.iter().position(|&b| b == b'{')?;
+    let empty = members(&body, key)?.is_empty();
+    let mut out = Vec::with_capacity(body.len() + key.len() + value_json.len() + 4);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(&serde_json::to_vec(key).ok()?);
+    out.push(b':');
+    out.extend_from_slice(value_json);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&body[open + 1..]);
+    Some(out)
 }
 
 /// `body` with the value of top-level field `key` replaced by `new_value_json` (already
@@ -127,6 +187,14 @@ pub fn fuzz_entry(data: &[u8]) {
             let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
             assert_eq!(v.get("model"), Some(&serde_json::Value::from("m")));
         }
+        let removed = remove_top_level_field(data, "model").expect("object");
+        let v: serde_json::Value = serde_json::from_slice(&removed).expect("still JSON");
+        let mut expected_map = map.clone();
+        expected_map.remove("model");
+        assert_eq!(v, serde_json::Value::Object(expected_map));
+        let added = insert_top_level_field(data, "anthropic_version", b"\"x\"").expect("object");
+        let v: serde_json::Value = serde_json::from_slice(&added).expect("still JSON");
+        assert_eq!(v.get("anthropic_version"), Some(&serde_json::Value::from("x")));
     }
 }
 
@@ -182,5 +250,30 @@ mod tests {
         ] {
             assert_eq!(top_level_value_span(bad.as_bytes(), "a"), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn remove_keeps_other_bytes_and_commas_right() {
+        let cases: [(&str, &str); 7] = [
+            (r#"{"model":"a","b":1}"#, r#"{"b":1}"#),
+            (r#"{"b":1, "model" : "a"}"#, r#"{"b":1}"#),
+            (r#"{"b":1,"model":"a","c":[2]}"#, r#"{"b":1,"c":[2]}"#),
+            (r#"{"model":"a"}"#, r#"{}"#),
+            (r#"{ "model":1, "x":2, "model":3 }"#, r#"{ "x":2 }"#),
+            (r#"{"x":2}"#, r#"{"x":2}"#),
+            (r#"{"a":1,"model":2,"model":3}"#, r#"{"a":1}"#),
+        ];
+        for (input, want) in cases {
+            let out = remove_top_level_field(input.as_bytes(), "model").unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn insert_goes_first_and_replaces() {
+        let out = insert_top_level_field(br#"{"anthropic_version":"old","a":1}"#, "anthropic_version", br#""new""#);
+        assert_eq!(out.unwrap(), br#"{"anthropic_version":"new","a":1}"#);
+        let out = insert_top_level_field(b"{}", "k", b"[1]").unwrap();
+        assert_eq!(out, br#"{"k":[1]}"#);
     }
 }
