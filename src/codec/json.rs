@@ -194,7 +194,10 @@ pub fn fuzz_entry(data: &[u8]) {
         assert_eq!(v, serde_json::Value::Object(expected_map));
         let added = insert_top_level_field(data, "anthropic_version", b"\"x\"").expect("object");
         let v: serde_json::Value = serde_json::from_slice(&added).expect("still JSON");
-        assert_eq!(v.get("anthropic_version"), Some(&serde_json::Value::from("x")));
+        assert_eq!(
+            v.get("anthropic_version"),
+            Some(&serde_json::Value::from("x"))
+        );
     }
 }
 
@@ -271,7 +274,11 @@ mod tests {
 
     #[test]
     fn insert_goes_first_and_replaces() {
-        let out = insert_top_level_field(br#"{"anthropic_version":"old","a":1}"#, "anthropic_version", br#""new""#);
+        let out = insert_top_level_field(
+            br#"{"anthropic_version":"old","a":1}"#,
+            "anthropic_version",
+            br#""new""#,
+        );
         assert_eq!(out.unwrap(), br#"{"anthropic_version":"new","a":1}"#);
         let out = insert_top_level_field(b"{}", "k", b"[1]").unwrap();
         assert_eq!(out, br#"{"k":[1]}"#);

@@ -454,6 +454,44 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// One whole request to `url` and its whole answer (at most `limit` bytes), for the
+    /// small calls around the relay: token endpoints, metadata servers, model lists.
+    pub fn fetch(
+        &self,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, Vec<u8>)>,
+        body: &[u8],
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let endpoint = Endpoint::parse(url)?;
+        let deadline = Instant::now() + timeout;
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+            .unwrap_or_else(|| "/".to_string());
+        let req = UpstreamRequest {
+            method,
+            endpoint: &endpoint,
+            target: path,
+            headers,
+            body,
+        };
+        let mut resp = self.send(
+            &req,
+            Deadlines {
+                connect: timeout,
+                head: deadline,
+            },
+        )?;
+        let status = resp.status();
+        let body = resp.read_to_end(limit, deadline)?;
+        Ok((status, body))
+    }
+}
+
 fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ClientError> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()

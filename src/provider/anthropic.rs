@@ -146,6 +146,15 @@ mod tests {
         Provider::new(c).unwrap()
     }
 
+    fn anthropic_prepare<'a>(
+        p: &Provider,
+        inbound: &Inbound<'a>,
+        key: Option<&KeyConfig>,
+        forwarded: Option<&ClientCredential>,
+    ) -> Prepared<'a> {
+        prepare(p, Operation::Messages, inbound, key, forwarded)
+    }
+
     fn header<'h>(p: &'h Prepared<'_>, name: &str) -> Option<&'h [u8]> {
         p.headers
             .iter()
@@ -168,12 +177,7 @@ mod tests {
             headers: &h,
             query: Some("beta=true"),
         };
-        let out = p.prepare(
-            Operation::Messages,
-            &inbound,
-            Some(&KeyConfig::new("zk")),
-            None,
-        );
+        let out = anthropic_prepare(&p, &inbound, Some(&KeyConfig::new("zk")), None);
         assert_eq!(out.target, "/api/anthropic/v1/messages?beta=true");
         assert_eq!(header(&out, "x-api-key"), Some(&b"zk"[..]));
         assert_eq!(header(&out, "authorization"), Some(&b"Bearer zk"[..]));
@@ -195,7 +199,7 @@ mod tests {
             headers: &h,
             query: None,
         };
-        let out = p.prepare(Operation::Messages, &inbound, None, None);
+        let out = anthropic_prepare(&p, &inbound, None, None);
         assert_eq!(
             &out.body[..],
             br#"{"model" : "qwen3:8b","x_unknown":{"a":[1]}}"#
@@ -216,24 +220,14 @@ mod tests {
             query: None,
         };
         let a = provider(ProviderType::Anthropic, "https://api.anthropic.com");
-        let out = a.prepare(
-            Operation::Messages,
-            &inbound,
-            Some(&KeyConfig::new("pool")),
-            Some(&cred),
-        );
+        let out = anthropic_prepare(&a, &inbound, Some(&KeyConfig::new("pool")), Some(&cred));
         assert_eq!(
             header(&out, "authorization"),
             Some(&b"Bearer sk-ant-oat"[..])
         );
         assert_eq!(header(&out, "x-api-key"), None);
         let m = provider(ProviderType::Minimax, "https://api.minimax.io/anthropic");
-        let out = m.prepare(
-            Operation::Messages,
-            &inbound,
-            Some(&KeyConfig::new("mk")),
-            Some(&cred),
-        );
+        let out = anthropic_prepare(&m, &inbound, Some(&KeyConfig::new("mk")), Some(&cred));
         assert_eq!(header(&out, "authorization"), Some(&b"Bearer mk"[..]));
     }
 
@@ -271,12 +265,7 @@ mod tests {
             c.base_url = Some(base.into());
             c.azure_auth = auth;
             let p = Provider::new(c).unwrap();
-            let out = p.prepare(
-                Operation::Messages,
-                &inbound,
-                Some(&KeyConfig::new("ak")),
-                None,
-            );
+            let out = anthropic_prepare(&p, &inbound, Some(&KeyConfig::new("ak")), None);
             assert_eq!(out.target, "/anthropic/v1/messages");
             assert_eq!(header(&out, header_name), Some(value.as_bytes()));
         }

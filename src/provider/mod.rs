@@ -4,13 +4,17 @@
 
 pub mod anthropic;
 pub mod bedrock_stream;
+pub mod vertex;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::auth::client::ClientCredential;
+use crate::auth::google::{find_credentials_in_process, GoogleTokenProvider};
 use crate::codec::http1::Headers;
 use crate::config::{KeyConfig, ProviderConfig, ProviderType};
-use crate::net::client::{ClientError, Endpoint};
+use crate::net::client::{Endpoint, HttpClient};
+use crate::relay::error::ApiError;
 
 /// What the relay parsed out of the client's request: only what routing and the
 /// providers need. The body bytes are kept as received.
@@ -45,11 +49,20 @@ pub enum ResponseShape {
     PassThrough,
 }
 
+/// Credentials a provider type signs or authorises its requests with, beyond pool keys.
+#[derive(Debug, Clone)]
+pub enum UpstreamAuth {
+    /// Pool keys or forwarded client credentials only.
+    Keys,
+    Google(Arc<GoogleTokenProvider>),
+}
+
 /// A configured provider, ready to prepare requests.
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub config: ProviderConfig,
     pub endpoint: Endpoint,
+    pub auth: UpstreamAuth,
 }
 
 /// anthropic-beta values non-Anthropic upstreams are known to accept or ignore safely.
@@ -100,13 +113,29 @@ pub fn map_model<'m>(mapping: &'m [(String, String)], model: &'m str) -> &'m str
 }
 
 impl Provider {
-    pub fn new(config: ProviderConfig) -> Result<Provider, ClientError> {
+    pub fn new(config: ProviderConfig) -> Result<Provider, String> {
         let url = config
             .base_url
             .clone()
             .unwrap_or_else(|| default_base_url(&config));
-        let endpoint = Endpoint::parse(&url)?;
-        Ok(Provider { config, endpoint })
+        let endpoint = Endpoint::parse(&url).map_err(|e| format!("base_url: {e}"))?;
+        let auth = match config.kind {
+            ProviderType::Vertex if config.enabled => {
+                let explicit = config
+                    .gcp_credentials_file
+                    .as_deref()
+                    .map(std::path::Path::new);
+                let (credentials, _source) = find_credentials_in_process(explicit)
+                    .map_err(|e| format!("Google credentials: {e}"))?;
+                UpstreamAuth::Google(Arc::new(GoogleTokenProvider::new(credentials)))
+            }
+            _ => UpstreamAuth::Keys,
+        };
+        Ok(Provider {
+            config,
+            endpoint,
+            auth,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -117,9 +146,13 @@ impl Provider {
     pub fn supports(&self, op: Operation) -> bool {
         match op {
             Operation::Messages => true,
-            Operation::CountTokens | Operation::Models => {
-                self.config.kind == ProviderType::Anthropic
+            Operation::CountTokens => {
+                matches!(
+                    self.config.kind,
+                    ProviderType::Anthropic | ProviderType::Vertex
+                )
             }
+            Operation::Models => self.config.kind == ProviderType::Anthropic,
         }
     }
 
@@ -128,15 +161,39 @@ impl Provider {
     }
 
     /// Builds the upstream request for `op`. `key` is the pool key chosen for this
-    /// attempt; `forwarded` a client credential allowed to go to anthropic-type upstreams.
+    /// attempt; `forwarded` a client credential allowed to go to anthropic-type upstreams;
+    /// `client` carries token-flow calls (Vertex) when a token must be fetched first.
     pub fn prepare<'a>(
         &self,
         op: Operation,
         inbound: &Inbound<'a>,
         key: Option<&KeyConfig>,
         forwarded: Option<&ClientCredential>,
-    ) -> Prepared<'a> {
-        anthropic::prepare(self, op, inbound, key, forwarded)
+        client: &HttpClient,
+    ) -> Result<Prepared<'a>, ApiError> {
+        match &self.auth {
+            UpstreamAuth::Google(tokens) => vertex::prepare(self, tokens, op, inbound, client),
+            UpstreamAuth::Keys => Ok(anthropic::prepare(self, op, inbound, key, forwarded)),
+        }
+    }
+
+    /// After an upstream 401: forget cached tokens so the next attempt fetches new ones.
+    pub fn on_unauthorized(&self) {
+        if let UpstreamAuth::Google(tokens) = &self.auth {
+            tokens.invalidate();
+        }
+    }
+
+    /// Turns an upstream error body into Anthropic error JSON when the provider type has
+    /// its own error shape; None means the generic handling applies.
+    pub fn normalize_error(&self, status: u16, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+        match self.config.kind {
+            ProviderType::Vertex => {
+                let (status, json) = crate::auth::google::vertex_error_to_anthropic(status, body);
+                Some((status, json.into_bytes()))
+            }
+            _ => None,
+        }
     }
 
     pub fn beta_allowed(&self, beta: &str) -> bool {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::auth::client::AuthDecision;
 use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamResponse};
 use crate::net::server::{Request, ResponseWriter};
-use crate::provider::{Inbound, Operation};
+use crate::provider::{Inbound, Operation, Provider};
 use crate::relay::error::ApiError;
 use crate::relay::stream::{StreamRelay, Usage};
 use crate::relay::{RequestRecord, Runtime};
@@ -132,7 +132,18 @@ pub fn handle(
         }
         let key = provider.config.keys.first();
         record.key = key.map(|k| k.label());
-        let prepared = provider.prepare(op, &inbound, key, auth.forwarded_credential());
+        let prepared =
+            match provider.prepare(op, &inbound, key, auth.forwarded_credential(), &rt.client) {
+                Ok(p) => p,
+                Err(e) if e.status >= 500 => {
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    let _ = resp.send_error(&e, &req.id);
+                    return;
+                }
+            };
         record.upstream_model = Some(prepared.upstream_model.clone());
         let upstream_req = UpstreamRequest {
             method: prepared.method,
@@ -170,9 +181,12 @@ pub fn handle(
             });
             continue;
         }
+        if status == 401 {
+            provider.on_unauthorized();
+        }
         if !(200..300).contains(&status) {
             record.ttfb_ms = Some(req.received_at.elapsed().as_millis() as u64);
-            relay_error(req, resp, &mut upstream);
+            relay_error(req, resp, provider, &mut upstream);
             return;
         }
         if inbound.stream {
@@ -287,13 +301,26 @@ fn response_headers(
 
 /// Relays an upstream error with its status and hints. A body that is already Anthropic
 /// error JSON passes unchanged; anything else is wrapped into that shape.
-fn relay_error(req: &Request, resp: &mut ResponseWriter<'_>, upstream: &mut UpstreamResponse) {
-    let status = upstream.status();
+fn relay_error(
+    req: &Request,
+    resp: &mut ResponseWriter<'_>,
+    provider: &Provider,
+    upstream: &mut UpstreamResponse,
+) {
+    let mut status = upstream.status();
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = upstream.read_to_end(MAX_ERROR_BODY, deadline.min(req.deadline));
-    let body = match body {
-        Ok(b) if is_anthropic_error(&b) => b,
-        Ok(b) => {
+    let normalized = match &body {
+        Ok(b) if !is_anthropic_error(b) => provider.normalize_error(status, b),
+        _ => None,
+    };
+    let body = match (body, normalized) {
+        (_, Some((mapped, json))) => {
+            status = mapped;
+            json
+        }
+        (Ok(b), None) if is_anthropic_error(&b) => b,
+        (Ok(b), None) => {
             let text = String::from_utf8_lossy(&b);
             let text = text.trim();
             let message = if text.is_empty() {
@@ -304,7 +331,7 @@ fn relay_error(req: &Request, resp: &mut ResponseWriter<'_>, upstream: &mut Upst
             };
             ApiError::new(status, message).body()
         }
-        Err(_) => ApiError::new(status, format!("upstream answered {status}")).body(),
+        (Err(_), None) => ApiError::new(status, format!("upstream answered {status}")).body(),
     };
     let mut headers = response_headers(req, upstream, "application/json");
     headers.retain(|(n, _)| n != "content-type");
