@@ -189,7 +189,10 @@ pub fn fuzz_entry(data: &[u8]) {
         assert_eq!(encode_url_nopad(&decoded).as_bytes(), data);
     }
     assert_eq!(decode(encode(data)).as_deref(), Ok(data));
-    assert_eq!(decode_url_nopad(encode_url_nopad(data)).as_deref(), Ok(data));
+    assert_eq!(
+        decode_url_nopad(encode_url_nopad(data)).as_deref(),
+        Ok(data)
+    );
 }
 
 #[cfg(test)]
@@ -241,12 +244,12 @@ mod tests {
 
     #[test]
     fn padding_is_required_and_exact_in_standard_decode() {
-        assert_eq!(
-            decode("Zg"),
-            Err(Base64Error::InvalidLength { length: 2 })
-        );
+        assert_eq!(decode("Zg"), Err(Base64Error::InvalidLength { length: 2 }));
         assert_eq!(decode("Zg="), Err(Base64Error::InvalidLength { length: 3 }));
-        assert_eq!(decode("Zm8=="), Err(Base64Error::InvalidLength { length: 5 }));
+        assert_eq!(
+            decode("Zm8=="),
+            Err(Base64Error::InvalidLength { length: 5 })
+        );
         assert_eq!(decode("Zm9v===="), Err(Base64Error::InvalidPadding));
         assert_eq!(decode("Z==="), Err(Base64Error::InvalidPadding));
         // '=' in the middle is not padding.
@@ -296,7 +299,10 @@ mod tests {
     fn rejects_non_zero_trailing_bits() {
         assert_eq!(decode("Zh=="), Err(Base64Error::NonZeroTrailingBits));
         assert_eq!(decode("Zm9="), Err(Base64Error::NonZeroTrailingBits));
-        assert_eq!(decode_url_nopad("Zh"), Err(Base64Error::NonZeroTrailingBits));
+        assert_eq!(
+            decode_url_nopad("Zh"),
+            Err(Base64Error::NonZeroTrailingBits)
+        );
     }
 
     #[test]
