@@ -427,7 +427,9 @@ fn http_errors_map_to_anthropic_errors() {
     let json = |error_type: &str, message: &str| {
         format!(r#"{{"type":"error","error":{{"type":"{error_type}","message":"{message}"}}}}"#)
     };
-    let cases: Vec<(u16, Option<&str>, Vec<u8>, u16, String)> = vec![
+    /// (upstream status, x-amzn-ErrorType, body, expected status, expected JSON)
+    type HttpErrorCase = (u16, Option<&'static str>, Vec<u8>, u16, String);
+    let cases: Vec<HttpErrorCase> = vec![
         (
             400,
             Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),

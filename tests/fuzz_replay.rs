@@ -3,8 +3,19 @@
 
 use std::path::Path;
 
+/// The library function a fuzz target calls with its input.
+type FuzzEntry = fn(&[u8]);
+
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[];
+const TARGETS: &[(&str, FuzzEntry)] = &[
+    ("base64", cc_relay::codec::base64::fuzz_entry),
+    ("eventstream", cc_relay::codec::eventstream::fuzz_entry),
+    ("sigv4", cc_relay::auth::sigv4::fuzz_entry),
+    (
+        "bedrock_stream",
+        cc_relay::provider::bedrock_stream::fuzz_entry,
+    ),
+];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {

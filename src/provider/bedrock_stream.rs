@@ -453,18 +453,36 @@ pub fn bedrock_error_to_anthropic(
     (status, anthropic_error_json(error_type, &message))
 }
 
-/// Fuzz helper for the event-stream target: arbitrary bytes through the transcoder in
-/// two pieces never panic, and the output is whole SSE events.
-pub fn fuzz_transcoder(data: &[u8]) {
+/// Fuzz entry (`fuzz/fuzz_targets/bedrock_stream.rs`): arbitrary body bytes never
+/// panic, the output is whole SSE events, and it does not depend on how the body was
+/// split into reads. The error mapper takes the same bytes as header and body.
+pub fn fuzz_entry(data: &[u8]) {
+    let run = |pieces: &[&[u8]]| {
+        let mut transcoder = BedrockStreamTranscoder::new();
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for piece in pieces {
+            result = transcoder.feed(piece, &mut out);
+            assert!(out.is_empty() || out.ends_with(b"\n\n"));
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = transcoder.finish(&mut out);
+        }
+        assert!(out.is_empty() || out.ends_with(b"\n\n"));
+        (out, result, transcoder.saw_message_stop())
+    };
     let split = usize::from(data.first().copied().unwrap_or_default()) % (data.len() + 1);
     let (first, second) = data.split_at(split);
-    let mut transcoder = BedrockStreamTranscoder::new();
-    let mut out = Vec::new();
-    let _ = transcoder.feed(first, &mut out);
-    let _ = transcoder.feed(second, &mut out);
-    let _ = transcoder.finish(&mut out);
-    assert!(out.is_empty() || out.ends_with(b"\n\n"));
-    let _ = bedrock_error_to_anthropic(400, std::str::from_utf8(first).ok(), second);
+    let whole = run(&[data]);
+    assert_eq!(whole, run(&[first, second]));
+    let (header, body) = data.split_at(data.len() / 2);
+    let status = u16::from(data.last().copied().unwrap_or_default()) * 3;
+    let (status, json) = bedrock_error_to_anthropic(status, std::str::from_utf8(header).ok(), body);
+    assert!((400..=599).contains(&status));
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
 }
 
 #[cfg(test)]
