@@ -120,8 +120,7 @@ fn members(body: &[u8], key: &str) -> Option<Vec<Member>> {
 pub fn top_level_value_span(body: &[u8], key: &str) -> Option<Range<usize>> {
     members(body, key)?
         .into_iter()
-        .filter(|m| m.matches)
-        .last()
+        .rfind(|m| m.matches)
         .map(|m| m.value)
 }
 

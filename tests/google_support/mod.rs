@@ -3,15 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-/// `$CC_RELAY_VECTORS`, else `shared/vectors` beside the repository (where CI puts it).
-pub fn vectors_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CC_RELAY_VECTORS") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
-}
+#[path = "../common/vectors.rs"]
+mod vectors;
+pub use vectors::vectors_dir;
 
 pub fn jwt_vector(relative: &str) -> Vec<u8> {
     let path = vectors_dir().join("jwt").join(relative);
