@@ -113,7 +113,8 @@ impl Endpoint {
         })
     }
 
-    fn authority(&self) -> String {
+    /// `host[:port]` as the Host header carries it (default port left out).
+    pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {

@@ -3,6 +3,7 @@
 //! Anthropic bytes (`ResponseShape`). Nothing here does I/O.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod bedrock_stream;
 pub mod vertex;
 
@@ -15,6 +16,7 @@ use crate::codec::http1::Headers;
 use crate::config::{KeyConfig, ProviderConfig, ProviderType};
 use crate::net::client::{Endpoint, HttpClient};
 use crate::relay::error::ApiError;
+use bedrock::AwsAuth;
 
 /// What the relay parsed out of the client's request: only what routing and the
 /// providers need. The body bytes are kept as received.
@@ -47,6 +49,8 @@ pub struct Prepared<'a> {
 pub enum ResponseShape {
     /// Anthropic JSON or SSE, relayed byte for byte.
     PassThrough,
+    /// Bedrock: AWS event-stream frames for streams, JSON otherwise.
+    Bedrock,
 }
 
 /// Credentials a provider type signs or authorises its requests with, beyond pool keys.
@@ -55,6 +59,7 @@ pub enum UpstreamAuth {
     /// Pool keys or forwarded client credentials only.
     Keys,
     Google(Arc<GoogleTokenProvider>),
+    Aws(Arc<AwsAuth>),
 }
 
 /// A configured provider, ready to prepare requests.
@@ -129,6 +134,7 @@ impl Provider {
                     .map_err(|e| format!("Google credentials: {e}"))?;
                 UpstreamAuth::Google(Arc::new(GoogleTokenProvider::new(credentials)))
             }
+            ProviderType::Bedrock => UpstreamAuth::Aws(Arc::new(AwsAuth::new(&config))),
             _ => UpstreamAuth::Keys,
         };
         Ok(Provider {
@@ -149,7 +155,7 @@ impl Provider {
             Operation::CountTokens => {
                 matches!(
                     self.config.kind,
-                    ProviderType::Anthropic | ProviderType::Vertex
+                    ProviderType::Anthropic | ProviderType::Vertex | ProviderType::Bedrock
                 )
             }
             Operation::Models => self.config.kind == ProviderType::Anthropic,
@@ -157,7 +163,10 @@ impl Provider {
     }
 
     pub fn response_shape(&self) -> ResponseShape {
-        ResponseShape::PassThrough
+        match self.config.kind {
+            ProviderType::Bedrock => ResponseShape::Bedrock,
+            _ => ResponseShape::PassThrough,
+        }
     }
 
     /// Builds the upstream request for `op`. `key` is the pool key chosen for this
@@ -173,21 +182,36 @@ impl Provider {
     ) -> Result<Prepared<'a>, ApiError> {
         match &self.auth {
             UpstreamAuth::Google(tokens) => vertex::prepare(self, tokens, op, inbound, client),
+            UpstreamAuth::Aws(aws) => bedrock::prepare(self, aws, op, inbound, client),
             UpstreamAuth::Keys => Ok(anthropic::prepare(self, op, inbound, key, forwarded)),
         }
     }
 
-    /// After an upstream 401: forget cached tokens so the next attempt fetches new ones.
+    /// After an upstream 401/403: forget cached tokens and credentials so the next
+    /// attempt fetches new ones.
     pub fn on_unauthorized(&self) {
-        if let UpstreamAuth::Google(tokens) = &self.auth {
-            tokens.invalidate();
+        match &self.auth {
+            UpstreamAuth::Google(tokens) => tokens.invalidate(),
+            UpstreamAuth::Aws(aws) => aws.invalidate(),
+            UpstreamAuth::Keys => {}
         }
     }
 
     /// Turns an upstream error body into Anthropic error JSON when the provider type has
     /// its own error shape; None means the generic handling applies.
-    pub fn normalize_error(&self, status: u16, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+    pub fn normalize_error(
+        &self,
+        status: u16,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Option<(u16, Vec<u8>)> {
         match self.config.kind {
+            ProviderType::Bedrock => {
+                let error_type = headers.get_str("x-amzn-errortype");
+                let (status, json) =
+                    bedrock_stream::bedrock_error_to_anthropic(status, error_type, body);
+                Some((status, json.into_bytes()))
+            }
             ProviderType::Vertex => {
                 let (status, json) = crate::auth::google::vertex_error_to_anthropic(status, body);
                 Some((status, json.into_bytes()))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::auth::client::AuthDecision;
 use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamResponse};
 use crate::net::server::{Request, ResponseWriter};
-use crate::provider::{Inbound, Operation, Provider};
+use crate::provider::{Inbound, Operation, Provider, ResponseShape};
 use crate::relay::error::ApiError;
 use crate::relay::stream::{StreamRelay, Usage};
 use crate::relay::{RequestRecord, Runtime};
@@ -181,7 +181,7 @@ pub fn handle(
             });
             continue;
         }
-        if status == 401 {
+        if status == 401 || status == 403 {
             provider.on_unauthorized();
         }
         if !(200..300).contains(&status) {
@@ -190,9 +190,10 @@ pub fn handle(
             return;
         }
         if inbound.stream {
-            let mut relay = StreamRelay::new(Duration::from_millis(
-                rt.config.server.stream_idle_timeout_ms,
-            ));
+            let mut relay = StreamRelay::new(
+                Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
+                provider.response_shape(),
+            );
             if let Err(e) = relay.first_event(&mut upstream, head_deadline) {
                 upstream.abort();
                 last_error = Some(client_error_to_api(&e));
@@ -204,7 +205,18 @@ pub fn handle(
                 }
                 break;
             }
-            let headers = response_headers(req, &upstream, "text/event-stream");
+            let mut headers = response_headers(req, &upstream, "text/event-stream");
+            if provider.response_shape() == ResponseShape::Bedrock {
+                // The upstream's type is the AWS event stream we just transcoded.
+                headers.retain(|(n, _)| n != "content-type");
+                headers.insert(
+                    0,
+                    (
+                        "content-type".into(),
+                        b"text/event-stream; charset=utf-8".to_vec(),
+                    ),
+                );
+            }
             if resp.start_stream(status, &headers).is_err() {
                 upstream.abort();
                 return;
@@ -216,7 +228,13 @@ pub fn handle(
             return;
         }
         match upstream.read_to_end(MAX_RESPONSE_BODY, req.deadline) {
-            Ok(body) => {
+            Ok(mut body) => {
+                if op == Operation::CountTokens
+                    && provider.response_shape() == ResponseShape::Bedrock
+                {
+                    body =
+                        crate::provider::bedrock::count_tokens_to_anthropic(&body).unwrap_or(body);
+                }
                 record.ttfb_ms = Some(req.received_at.elapsed().as_millis() as u64);
                 if let Some(u) = usage_of(&body) {
                     record.input_tokens = u.total_input();
@@ -311,7 +329,9 @@ fn relay_error(
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = upstream.read_to_end(MAX_ERROR_BODY, deadline.min(req.deadline));
     let normalized = match &body {
-        Ok(b) if !is_anthropic_error(b) => provider.normalize_error(status, b),
+        Ok(b) if !is_anthropic_error(b) => {
+            provider.normalize_error(status, &upstream.head.headers, b)
+        }
         _ => None,
     };
     let body = match (body, normalized) {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crate::codec::sse::SseParser;
 use crate::net::client::{ClientError, UpstreamResponse};
 use crate::net::server::ResponseWriter;
+use crate::provider::bedrock_stream::BedrockStreamTranscoder;
+use crate::provider::ResponseShape;
 use crate::relay::error::error_event;
 
 /// How often a wait on a silent upstream stops to check whether the client is still there.
@@ -92,7 +94,18 @@ impl StreamTaps {
     }
 }
 
+/// How upstream bytes become Anthropic SSE bytes.
+enum Adapter {
+    /// Already Anthropic SSE: forwarded byte for byte, event by event.
+    Sse,
+    /// AWS event-stream frames, transcoded to SSE as each frame completes.
+    Bedrock(Box<BedrockStreamTranscoder>),
+}
+
 pub struct StreamRelay {
+    adapter: Adapter,
+    /// Set when the adapter reported the stream over (its error event is in `pending`).
+    adapter_failed: bool,
     parser: SseParser,
     pub taps: StreamTaps,
     /// Bytes received but not yet sent: the start of an event still arriving.
@@ -114,8 +127,14 @@ pub enum StreamEnd {
 }
 
 impl StreamRelay {
-    pub fn new(idle: Duration) -> StreamRelay {
+    pub fn new(idle: Duration, shape: ResponseShape) -> StreamRelay {
+        let adapter = match shape {
+            ResponseShape::PassThrough => Adapter::Sse,
+            ResponseShape::Bedrock => Adapter::Bedrock(Box::default()),
+        };
         StreamRelay {
+            adapter,
+            adapter_failed: false,
             parser: SseParser::new(),
             taps: StreamTaps::default(),
             pending: Vec::with_capacity(16 * 1024),
@@ -129,15 +148,42 @@ impl StreamRelay {
     /// where the last one ends.
     fn take_read(&mut self) {
         let base = self.pending.len();
-        self.pending.extend_from_slice(&self.read_buf);
         let taps = &mut self.taps;
         let complete = &mut self.complete;
-        // An over-long event is dropped by the parser; the bytes still go to the client,
-        // which has its own limits.
-        let _ = self.parser.feed_with_offsets(&self.read_buf, |ev, end| {
-            taps.observe(ev.event, ev.data);
-            *complete = base + end;
-        });
+        match &mut self.adapter {
+            Adapter::Sse => {
+                self.pending.extend_from_slice(&self.read_buf);
+                // An over-long event is dropped by the parser; the bytes still go to the
+                // client, which has its own limits.
+                let _ = self.parser.feed_with_offsets(&self.read_buf, |ev, end| {
+                    taps.observe(ev.event, ev.data);
+                    *complete = base + end;
+                });
+            }
+            Adapter::Bedrock(transcoder) => {
+                // The transcoder appends whole events only (an error event included
+                // when the stream failed).
+                self.adapter_failed |= transcoder.feed(&self.read_buf, &mut self.pending).is_err();
+                let _ = self
+                    .parser
+                    .feed(&self.pending[base..], |ev| taps.observe(ev.event, ev.data));
+                *complete = self.pending.len();
+            }
+        }
+    }
+
+    /// The upstream body ended: a transcoder that did not see a complete stream appends
+    /// its error event now.
+    fn take_end(&mut self) {
+        if let Adapter::Bedrock(transcoder) = &mut self.adapter {
+            let base = self.pending.len();
+            self.adapter_failed |= transcoder.finish(&mut self.pending).is_err();
+            let taps = &mut self.taps;
+            let _ = self
+                .parser
+                .feed(&self.pending[base..], |ev| taps.observe(ev.event, ev.data));
+            self.complete = self.pending.len();
+        }
     }
 
     /// Reads until at least one whole event is buffered, by `deadline`. Nothing is
@@ -181,6 +227,11 @@ impl StreamRelay {
             upstream.abort();
             return StreamEnd::ClientGone;
         }
+        if self.adapter_failed {
+            upstream.abort();
+            let _ = client.end_stream();
+            return StreamEnd::UpstreamFailed("upstream stream reported an error".into());
+        }
         let mut idle_deadline = Instant::now() + self.idle;
         loop {
             let now = Instant::now();
@@ -189,13 +240,27 @@ impl StreamRelay {
                 .min(now + CLIENT_CHECK_INTERVAL);
             self.read_buf.clear();
             match upstream.read_some(&mut self.read_buf, wait_until) {
-                Ok(0) => break,
+                Ok(0) => {
+                    self.take_end();
+                    if self.flush_events(client).is_err() {
+                        return StreamEnd::ClientGone;
+                    }
+                    break;
+                }
                 Ok(_) => {
                     self.take_read();
                     idle_deadline = Instant::now() + self.idle;
                     if self.flush_events(client).is_err() {
                         upstream.abort();
                         return StreamEnd::ClientGone;
+                    }
+                    if self.adapter_failed {
+                        // The error event is out; nothing after it may follow.
+                        upstream.abort();
+                        let _ = client.end_stream();
+                        return StreamEnd::UpstreamFailed(
+                            "upstream stream reported an error".into(),
+                        );
                     }
                 }
                 Err(ClientError::Timeout(_)) => {
