@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cc_relay::codec::dns::{
-    encode_query, fuzz_entry, parse_message, AnswerChain, DnsError, Message, QueryType,
-    Question, Record, RecordData, ResponseCode, CLASS_IN, TYPE_A, TYPE_AAAA,
+    encode_query, fuzz_entry, parse_message, AnswerChain, DnsError, Message, QueryType, Question,
+    Record, RecordData, ResponseCode, CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_SOA,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -42,7 +42,12 @@ fn a_answer_parses_exactly() {
     assert_eq!(h.opcode, 0);
     assert_eq!(h.rcode, ResponseCode::NoError);
     assert_eq!(
-        (h.question_count, h.answer_count, h.authority_count, h.additional_count),
+        (
+            h.question_count,
+            h.answer_count,
+            h.authority_count,
+            h.additional_count
+        ),
         (1, 2, 0, 1)
     );
     assert_eq!(
@@ -144,7 +149,9 @@ fn cname_chain_with_compressed_targets() {
             a_record("e1234.a.akamaiedge.net", 35, [198, 51, 100, 8]),
         ]
     );
-    let chain = message.follow_chain("www.example.com", QueryType::A).unwrap();
+    let chain = message
+        .follow_chain("www.example.com", QueryType::A)
+        .unwrap();
     assert_eq!(
         chain,
         AnswerChain {
@@ -164,7 +171,9 @@ fn cname_chain_with_compressed_targets() {
 #[test]
 fn cname_chain_that_ends_outside_the_answer() {
     let message = parsed("cname_outside.bin");
-    let chain = message.follow_chain("www.example.org", QueryType::A).unwrap();
+    let chain = message
+        .follow_chain("www.example.org", QueryType::A)
+        .unwrap();
     assert_eq!(
         chain,
         AnswerChain {
@@ -174,6 +183,31 @@ fn cname_chain_that_ends_outside_the_answer() {
         }
     );
     assert!(chain.ends_outside("www.example.org"));
+    assert!(message.authority.is_empty());
+    assert!(
+        !message.is_negative(),
+        "nothing says the target lacks records: ask it"
+    );
+}
+
+#[test]
+fn cname_chain_ending_in_nodata_is_negative() {
+    let message = parsed("cname_nodata.bin");
+    let chain = message
+        .follow_chain("www.example.org", QueryType::Aaaa)
+        .unwrap();
+    assert_eq!(chain.canonical_name, "edge.cdn.example.org");
+    assert!(chain.addresses.is_empty());
+    assert_eq!(
+        message.authority,
+        vec![Record {
+            name: "cdn.example.org".into(),
+            class: CLASS_IN,
+            ttl: 60,
+            data: RecordData::Other(TYPE_SOA),
+        }]
+    );
+    assert!(message.is_negative());
 }
 
 #[test]
@@ -183,6 +217,17 @@ fn nxdomain_and_servfail() {
     assert_eq!(nx.header.rcode, ResponseCode::NameError);
     assert_eq!(nx.header.authority_count, 1);
     assert!(nx.answers.is_empty());
+    assert_eq!(
+        nx.authority,
+        vec![Record {
+            name: "example.com".into(),
+            class: CLASS_IN,
+            ttl: 300,
+            data: RecordData::Other(TYPE_SOA),
+        }]
+    );
+    assert!(nx.is_negative());
+    assert!(!parsed("a_answer.bin").is_negative());
     assert!(nx.answers_query(0x5E6F, "nope.example.com", QueryType::A));
 
     let servfail = parsed("servfail.bin");
@@ -265,7 +310,7 @@ fn every_prefix_of_every_fixture_is_an_error_or_a_message() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 16);
+    assert_eq!(seen, 17);
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! that fails that check is someone else's and is ignored. A reply with
 //! `header.truncated` must be asked again over TCP (its answer section is not parsed).
 //! Otherwise `header.rcode` says NOERROR / NXDOMAIN / SERVFAIL, and
-//! `message.follow_chain(&name, QueryType::A)` walks the CNAME chain inside the answer.
+//! `message.follow_chain(&name, QueryType::A)` walks the CNAME chain inside the answer;
+//! when the chain ends outside it and `message.is_negative()` is false (no SOA in the
+//! authority section), the canonical name must be asked for separately.
 //!
 //! Names come out of the parser lowercased, without the trailing dot, with any byte that
 //! is not printable ASCII (and `.` or `\` inside a label) written as `\DDD` / `\.` /
@@ -154,8 +156,8 @@ pub struct Record {
     pub data: RecordData,
 }
 
-/// A parsed message: header, question and answer section. The authority and additional
-/// sections are not needed by a stub and are not read.
+/// A parsed message: header, question, answer and authority sections. The additional
+/// section (OPT, glue) is not needed by a stub and is not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub header: Header,
@@ -163,6 +165,9 @@ pub struct Message {
     pub question: Option<Question>,
     /// Empty when `header.truncated`: a cut answer section is never trusted.
     pub answers: Vec<Record>,
+    /// The authority section, read only for its SOA (what makes an answer negative);
+    /// empty when `header.truncated`.
+    pub authority: Vec<Record>,
 }
 
 /// The end of a CNAME chain, as far as one answer reaches.
@@ -288,7 +293,7 @@ pub fn encode_query(
 }
 
 /// Parses a message: header, question (at most one) and, unless the message is
-/// truncated, the answer section. Never panics, whatever the bytes.
+/// truncated, the answer and authority sections. Never panics, whatever the bytes.
 pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
     let header = parse_header(msg)?;
     let mut pos = HEADER_LEN;
@@ -308,20 +313,16 @@ pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
         _ => return Err(DnsError::UnsupportedQuestionCount),
     };
     let mut answers = Vec::new();
+    let mut authority = Vec::new();
     if !header.truncated {
-        // Each record needs at least 11 bytes, so the message length bounds the count.
-        let fits = msg.len().saturating_sub(pos) / 11;
-        answers.reserve(usize::from(header.answer_count).min(fits));
-        for _ in 0..header.answer_count {
-            let (record, after) = read_record(msg, pos)?;
-            answers.push(record);
-            pos = after;
-        }
+        pos = read_section(msg, pos, header.answer_count, &mut answers)?;
+        read_section(msg, pos, header.authority_count, &mut authority)?;
     }
     Ok(Message {
         header,
         question,
         answers,
+        authority,
     })
 }
 
@@ -333,9 +334,19 @@ impl Message {
         self.header.is_response
             && self.header.opcode == 0
             && self.header.id == id
-            && self.question.as_ref().is_some_and(|q| {
-                q.name == name && q.qtype == qtype.code() && q.qclass == CLASS_IN
-            })
+            && self
+                .question
+                .as_ref()
+                .is_some_and(|q| q.name == name && q.qtype == qtype.code() && q.qclass == CLASS_IN)
+    }
+
+    /// True when the authority section carries an SOA: the server vouches that what the
+    /// answer lacks does not exist (RFC 2308 NODATA / NXDOMAIN), so a CNAME chain ending
+    /// without addresses is the whole story and must not be asked for again.
+    pub fn is_negative(&self) -> bool {
+        self.authority
+            .iter()
+            .any(|r| r.data == RecordData::Other(TYPE_SOA))
     }
 
     /// Walks the answer from `name` through CNAME records to the addresses of `qtype`.
@@ -500,6 +511,24 @@ fn push_label(name: &mut String, label: &[u8]) {
     }
 }
 
+/// Reads `count` records from `pos` into `records`; returns the offset after them.
+fn read_section(
+    msg: &[u8],
+    mut pos: usize,
+    count: u16,
+    records: &mut Vec<Record>,
+) -> Result<usize, DnsError> {
+    // Each record needs at least 11 bytes, so the message length bounds the count.
+    let fits = msg.len().saturating_sub(pos) / 11;
+    records.reserve(usize::from(count).min(fits));
+    for _ in 0..count {
+        let (record, after) = read_record(msg, pos)?;
+        records.push(record);
+        pos = after;
+    }
+    Ok(pos)
+}
+
 fn read_record(msg: &[u8], start: usize) -> Result<(Record, usize), DnsError> {
     let (name, pos) = read_name(msg, start)?;
     let rtype = read_u16(msg, pos)?;
@@ -508,9 +537,7 @@ fn read_record(msg: &[u8], start: usize) -> Result<(Record, usize), DnsError> {
     let rdata_len = usize::from(read_u16(msg, pos + 8)?);
     let rdata_start = pos + 10;
     let rdata_end = rdata_start + rdata_len;
-    let rdata = msg
-        .get(rdata_start..rdata_end)
-        .ok_or(DnsError::Truncated)?;
+    let rdata = msg.get(rdata_start..rdata_end).ok_or(DnsError::Truncated)?;
     let data = match (rtype, class) {
         (TYPE_A, CLASS_IN) => match rdata {
             &[a, b, c, d] => RecordData::A(Ipv4Addr::new(a, b, c, d)),
@@ -531,7 +558,11 @@ fn read_record(msg: &[u8], start: usize) -> Result<(Record, usize), DnsError> {
         }
         (other, _) => RecordData::Other(other),
     };
-    let ttl = if raw_ttl > i32::MAX as u32 { 0 } else { raw_ttl };
+    let ttl = if raw_ttl > i32::MAX as u32 {
+        0
+    } else {
+        raw_ttl
+    };
     Ok((
         Record {
             name,
@@ -575,7 +606,11 @@ pub fn fuzz_entry(data: &[u8]) {
         }
         let again = parse_message(&query);
         let round_tripped = again.ok().and_then(|m| m.question).map(|q| q.name);
-        assert_eq!(round_tripped.as_ref(), Some(name), "name changed in a round trip");
+        assert_eq!(
+            round_tripped.as_ref(),
+            Some(name),
+            "name changed in a round trip"
+        );
     }
 }
 
@@ -612,10 +647,7 @@ mod tests {
         assert!(out.is_empty());
         let label63 = "a".repeat(63);
         assert!(normalize_name(&label63).is_ok());
-        assert_eq!(
-            normalize_name(&"a".repeat(64)),
-            Err(DnsError::InvalidName)
-        );
+        assert_eq!(normalize_name(&"a".repeat(64)), Err(DnsError::InvalidName));
         // 4 labels of 63 = 4 * 64 + 1 = 257 bytes on the wire.
         let long = [label63.as_str(); 4].join(".");
         assert_eq!(normalize_name(&long), Err(DnsError::NameTooLong));

@@ -2,5 +2,6 @@
 //! use. Protocol parsing is in `codec`; what requests mean is in `relay`.
 
 pub mod client;
+pub mod resolver;
 pub mod server;
 pub mod transport;
