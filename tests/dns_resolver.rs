@@ -298,6 +298,39 @@ fn refused_port_moves_to_the_next_nameserver_without_waiting() {
 }
 
 #[test]
+fn a_refusing_nameserver_is_a_network_error_not_a_timeout() {
+    let mock = MockDns::start(&[LOCAL_2], api_zone().script());
+    let resolver = resolver_with(&mock, &[LOCAL_3], |conf| {
+        conf.timeout = Duration::from_secs(20);
+    });
+    let started = Instant::now();
+    let result = resolver.resolve("api.anthropic.com", soon());
+    assert!(
+        matches!(&result, Err(ResolveError::Network(host, why))
+            if host == "api.anthropic.com" && why.contains("refused")),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn resolver_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Resolver>();
+    let mock = MockDns::on_localhost(api_zone().script());
+    let resolver = Arc::new(resolver_for(&mock));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let resolver = resolver.clone();
+            std::thread::spawn(move || resolver.resolve("api.anthropic.com", soon()))
+        })
+        .collect();
+    for worker in workers {
+        assert_eq!(worker.join().unwrap().map(|a| a.len()), Ok(3));
+    }
+}
+
+#[test]
 fn servfail_tries_the_next_nameserver_then_reports_it() {
     let zone = api_zone();
     let script: Script = Arc::new(move |q| {

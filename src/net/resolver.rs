@@ -377,14 +377,13 @@ struct QueryState<'a> {
     qtype: QueryType,
     edns: bool,
     answer: Option<Message>,
-    failure: QueryFailure,
+    /// The most telling failure so far; `None` when no server was tried yet.
+    failure: Option<QueryFailure>,
 }
 
 impl QueryState<'_> {
     fn note(&mut self, failure: QueryFailure) {
-        if failure >= self.failure {
-            self.failure = failure;
-        }
+        self.failure = self.failure.take().max(Some(failure));
     }
 }
 
@@ -668,7 +667,7 @@ impl Resolver {
                 qtype,
                 edns: self.conf.edns0,
                 answer: None,
-                failure: QueryFailure::Timeout,
+                failure: None,
             })
             .collect();
         let servers = self.server_order();
@@ -694,7 +693,10 @@ impl Resolver {
         }
         states
             .into_iter()
-            .map(|s| s.answer.ok_or(s.failure))
+            .map(|s| {
+                s.answer
+                    .ok_or_else(|| s.failure.unwrap_or(QueryFailure::Timeout))
+            })
             .collect()
     }
 }
