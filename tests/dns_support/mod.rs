@@ -4,7 +4,6 @@
 //! (no compression) so it shares nothing with the codec under test.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
@@ -403,6 +402,3 @@ impl Zone {
         Arc::new(move |query| vec![Reply::Packet(self.answer(query))])
     }
 }
-
-/// Collects queries and answers by a table of per-address behaviour.
-pub type ByServer = HashMap<IpAddr, Script>;
