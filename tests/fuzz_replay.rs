@@ -13,6 +13,7 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
         cc_relay::provider::bedrock_stream::fuzz_entry,
     ),
     ("chunked", cc_relay::codec::chunked::fuzz_entry),
+    ("dns", cc_relay::codec::dns::fuzz_entry),
     ("eventstream", cc_relay::codec::eventstream::fuzz_entry),
     ("google_key", cc_relay::auth::google::fuzz_entry),
     ("http1", cc_relay::codec::http1::fuzz_entry),

@@ -5,6 +5,7 @@
 pub mod base64;
 pub mod chunked;
 pub mod crc32;
+pub mod dns;
 pub mod eventstream;
 pub mod http1;
 pub mod json;
