@@ -6,12 +6,10 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cc_relay::config::{
-    Config, KeyConfig, LogFormat, LogLevel, ProviderConfig, ProviderType,
-};
+use cc_relay::config::{Config, KeyConfig, LogFormat, LogLevel, ProviderConfig, ProviderType};
 use cc_relay::obs::log::{
-    self, format_message_line, format_request_line, LineStyle, LogDestination, LogSettings,
-    Logger, RequestLogRecord,
+    self, format_message_line, format_request_line, LineStyle, LogDestination, LogSettings, Logger,
+    RequestLogRecord,
 };
 use cc_relay::obs::redact::{config_secrets, secrets_from_google_credentials, Redactor};
 
@@ -21,7 +19,10 @@ struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().map_err(|_| io::ErrorKind::Other)?.extend_from_slice(buf);
+        self.0
+            .lock()
+            .map_err(|_| io::ErrorKind::Other)?
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -193,14 +194,31 @@ fn json_request_line_uses_null_for_missing_values() {
 fn message_lines_in_both_formats() {
     let redactor = Redactor::default();
     let attempts = 3;
-    let fields: &[(&str, &dyn std::fmt::Display)] =
-        &[("provider", &"zai"), ("attempts", &attempts), ("note", &"two words")];
-    let text = format_message_line(fixed_time(), LogLevel::Warn, "upstream slow\nreally", fields, TEXT, &redactor);
+    let fields: &[(&str, &dyn std::fmt::Display)] = &[
+        ("provider", &"zai"),
+        ("attempts", &attempts),
+        ("note", &"two words"),
+    ];
+    let text = format_message_line(
+        fixed_time(),
+        LogLevel::Warn,
+        "upstream slow\nreally",
+        fields,
+        TEXT,
+        &redactor,
+    );
     assert_eq!(
         text,
         "2023-11-14T22:13:20.123Z WARN  upstream slow\\nreally provider=zai attempts=3 note=\"two words\"\n"
     );
-    let json = format_message_line(fixed_time(), LogLevel::Error, "boom", fields, JSON, &redactor);
+    let json = format_message_line(
+        fixed_time(),
+        LogLevel::Error,
+        "boom",
+        fields,
+        JSON,
+        &redactor,
+    );
     assert_eq!(
         json,
         "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"error\",\"msg\":\"boom\",\"provider\":\"zai\",\"attempts\":\"3\",\"note\":\"two words\"}\n"
@@ -327,10 +345,19 @@ fn body_preview_redacts_before_cutting() {
     // The cut falls inside the secret: redacting after cutting would leak its head.
     let body = br#"{"model":"glm","note":"zai-secret-0123456789","more":"xxxxxxxxxxxxxxxx"}"#;
     let preview = logger.body_preview(body, 30);
-    assert_eq!(preview, format!("{{\"model\":\"glm\",\"note\":\"***\",\"m…({} bytes total)", body.len()));
+    assert_eq!(
+        preview,
+        format!(
+            "{{\"model\":\"glm\",\"note\":\"***\",\"m…({} bytes total)",
+            body.len()
+        )
+    );
     assert_eq!(logger.body_preview(b"short", 30), "short");
     // Cuts land on character boundaries.
-    assert_eq!(logger.body_preview("ééé".as_bytes(), 3), "é…(6 bytes total)");
+    assert_eq!(
+        logger.body_preview("ééé".as_bytes(), 3),
+        "é…(6 bytes total)"
+    );
 }
 
 /// One configured value of every secret kind SPEC §6 names.
@@ -363,8 +390,10 @@ fn secret_world() -> SecretWorld {
     anthropic.keys.push(named);
     let mut zai = ProviderConfig::new("zai", ProviderType::Zai);
     zai.keys.push(KeyConfig::new(zai_key));
-    zai.headers
-        .push(("Authorization".to_string(), format!("Bearer {header_token}")));
+    zai.headers.push((
+        "Authorization".to_string(),
+        format!("Bearer {header_token}"),
+    ));
     let mut minimax = ProviderConfig::new("minimax", ProviderType::Minimax);
     minimax.keys.push(KeyConfig::new(minimax_key));
     minimax.enabled = false;
@@ -376,7 +405,8 @@ fn secret_world() -> SecretWorld {
     let mut config = Config::with_providers(vec![anthropic, zai, minimax, bedrock]);
     config.server.auth.api_key = Some(api_key.to_string());
     config.server.auth.bearer_secret = Some(bearer_secret.to_string());
-    config.cache.redis.url = Some("rediss://default:r3dis-p%40ss%2Fword@cache.internal:6380/0".to_string());
+    config.cache.redis.url =
+        Some("rediss://default:r3dis-p%40ss%2Fword@cache.internal:6380/0".to_string());
 
     let google_json = format!(
         r#"{{"type":"service_account","private_key_id":"0123456789abcdef0123",
@@ -416,8 +446,15 @@ fn log_bare(logger: &Logger, world: &SecretWorld) {
     let s = &world.every_secret;
     for level in ALL_LEVELS {
         for secret in s {
-            logger.log(level, format_args!("upstream rejected key {secret} (status 401)"));
-            logger.log_fields(level, "attempt failed", &[("key", secret), ("detail", &format!("x-api-key: {secret}"))]);
+            logger.log(
+                level,
+                format_args!("upstream rejected key {secret} (status 401)"),
+            );
+            logger.log_fields(
+                level,
+                "attempt failed",
+                &[("key", secret), ("detail", &format!("x-api-key: {secret}"))],
+            );
         }
     }
     let mut record = full_record();
@@ -445,8 +482,17 @@ fn log_in_context(logger: &Logger, world: &SecretWorld) {
                 s[6]
             ),
         );
-        logger.log(level, format_args!("redis down: {}", world.config.cache.redis.url.as_deref().unwrap_or_default()));
-        logger.log(level, format_args!("google credentials: {}", world.google_json));
+        logger.log(
+            level,
+            format_args!(
+                "redis down: {}",
+                world.config.cache.redis.url.as_deref().unwrap_or_default()
+            ),
+        );
+        logger.log(
+            level,
+            format_args!("google credentials: {}", world.google_json),
+        );
         logger.log(
             level,
             format_args!(
@@ -463,7 +509,11 @@ fn log_in_context(logger: &Logger, world: &SecretWorld) {
         r#"{{"model":"m","api_key":"{}","messages":[{{"role":"user","content":"my key is {}"}}]}}"#,
         s[1], s[2]
     );
-    logger.log_fields(LogLevel::Debug, "request body", &[("body", &logger.body_preview(body.as_bytes(), 40))]);
+    logger.log_fields(
+        LogLevel::Debug,
+        "request body",
+        &[("body", &logger.body_preview(body.as_bytes(), 40))],
+    );
     logger.log_fields(LogLevel::Debug, "request body", &[("body", &body)]);
     let path = format!("/v1/messages?key={}", s[3]);
     let mut record = full_record();
@@ -493,16 +543,25 @@ fn no_secret_of_any_kind_reaches_the_log() {
         log_bare(&logger, &world);
         log_in_context(&logger, &world);
         let output = capture.text();
-        assert!(output.lines().count() > 150, "lines were dropped:\n{output}");
+        assert!(
+            output.lines().count() > 150,
+            "lines were dropped:\n{output}"
+        );
         for secret in &world.every_secret {
-            assert!(!output.contains(secret.as_str()), "{format:?} output leaks {secret:?}:\n{output}");
+            assert!(
+                !output.contains(secret.as_str()),
+                "{format:?} output leaks {secret:?}:\n{output}"
+            );
         }
         // Partial leaks count too: no 12-character slice of any secret appears.
         for secret in &world.every_secret {
             let chars: Vec<char> = secret.chars().collect();
             for window in chars.windows(12) {
                 let piece: String = window.iter().collect();
-                assert!(!output.contains(&piece), "{format:?} output leaks {piece:?} of {secret:?}");
+                assert!(
+                    !output.contains(&piece),
+                    "{format:?} output leaks {piece:?} of {secret:?}"
+                );
             }
         }
         assert!(!output.contains("NotConfiguredAnywhere"));
@@ -525,7 +584,11 @@ fn secret_shapes_are_masked_even_when_not_configured() {
     // Every secret quoted in a header, URL, JSON field, PEM block or query is caught by
     // its context alone.
     for index in [0, 1, 2, 3, 4, 6, 8, 10, 12, 13, 14] {
-        assert!(!output.contains(s[index].as_str()), "leaks {:?}:\n{output}", s[index]);
+        assert!(
+            !output.contains(s[index].as_str()),
+            "leaks {:?}:\n{output}",
+            s[index]
+        );
     }
     assert!(!output.contains("NotConfiguredAnywhere"));
 
@@ -548,7 +611,10 @@ fn runtime_secret_slots_replace_instead_of_growing() {
     logger.set_runtime_secrets::<_, String>("aws:bedrock", []);
     assert_eq!(logger.redactor().secret_count(), 0);
     let output = capture.text();
-    assert!(output.ends_with(" INFO  first-session-token-1 ***\n"), "{output}");
+    assert!(
+        output.ends_with(" INFO  first-session-token-1 ***\n"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -581,7 +647,10 @@ fn global_logger_functions_reach_the_configured_sink() {
     assert!(lines[0].ends_with(" INFO  hello ***"));
     assert!(lines[1].ends_with(" WARN  once only"));
     assert!(lines[2].contains(" INFO  request_id=req_01HZX "));
-    assert!(lines[3].starts_with("{\"ts\":\"") && lines[3].ends_with(r#""level":"debug","msg":"now visible ***"}"#));
+    assert!(
+        lines[3].starts_with("{\"ts\":\"")
+            && lines[3].ends_with(r#""level":"debug","msg":"now visible ***"}"#)
+    );
 }
 
 #[test]
@@ -600,12 +669,18 @@ fn settings_from_config_pick_destination_and_secrets() {
             "config_secrets misses {configured:?}"
         );
     }
-    assert!(!settings.secrets.iter().any(|s| s.contains("cache.internal")));
+    assert!(!settings
+        .secrets
+        .iter()
+        .any(|s| s.contains("cache.internal")));
     config.logging.file = Some("/var/log/cc-relay.log".to_string());
     assert!(matches!(
         LogSettings::from_config(&config).destination,
         LogDestination::File(ref p) if p.to_str() == Some("/var/log/cc-relay.log")
     ));
     config.logging.file = Some("stdout".to_string());
-    assert!(matches!(LogSettings::from_config(&config).destination, LogDestination::Stdout));
+    assert!(matches!(
+        LogSettings::from_config(&config).destination,
+        LogDestination::Stdout
+    ));
 }

@@ -139,7 +139,10 @@ fn exposition_follows_the_format_rules() {
             value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
             "bad value in {line:?}"
         );
-        assert!(series.insert(series_id.to_string()), "duplicate series {series_id}");
+        assert!(
+            series.insert(series_id.to_string()),
+            "duplicate series {series_id}"
+        );
         let name = series_id.split('{').next().unwrap_or_default();
         let family = declared
             .keys()
@@ -215,7 +218,9 @@ fn counts_survive_concurrent_updates() {
 #[test]
 fn keys_appear_only_as_labels() {
     let mut provider = ProviderConfig::new("anthropic", ProviderType::Anthropic);
-    provider.keys.push(KeyConfig::new("sk-ant-api03-VERYSECRETKEYMATERIAL-wxyz"));
+    provider
+        .keys
+        .push(KeyConfig::new("sk-ant-api03-VERYSECRETKEYMATERIAL-wxyz"));
     let mut named = KeyConfig::new("another-secret-key-material");
     named.name = Some("backup".to_string());
     provider.keys.push(named);
@@ -232,9 +237,21 @@ fn keys_appear_only_as_labels() {
     }
 }
 
-/// The exposition parsed by `prometheus_client.parser`, as
-/// `[[sample name, {labels}, value], …]`; None when python3 or the module is missing.
-fn parse_with_prometheus_client(text: &str) -> Option<Vec<(String, BTreeMap<String, String>, f64)>> {
+type Labels = BTreeMap<String, String>;
+
+/// One sample as `prometheus_client` understood it.
+#[derive(Debug, serde::Deserialize)]
+struct ParsedSample {
+    family: String,
+    family_type: String,
+    name: String,
+    labels: Labels,
+    value: serde_json::Value,
+}
+
+/// The exposition parsed by `prometheus_client.parser`; None when python3 or the
+/// module is missing.
+fn parse_with_prometheus_client(text: &str) -> Option<Vec<ParsedSample>> {
     const SCRIPT: &str = r#"
 import json, math, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -242,7 +259,8 @@ out = []
 for family in text_string_to_metric_families(sys.stdin.read()):
     for s in family.samples:
         value = s.value if not math.isinf(s.value) else str(s.value)
-        out.append([family.name, family.type, s.name, s.labels, value])
+        out.append({"family": family.name, "family_type": family.type, "name": s.name,
+                    "labels": s.labels, "value": value})
 print(json.dumps(out))
 "#;
     let available = Command::new("python3")
@@ -268,15 +286,11 @@ print(json.dumps(out))
         .write_all(text.as_bytes())
         .expect("feed exposition");
     let output = child.wait_with_output().expect("python3 runs");
-    assert!(output.status.success(), "prometheus_client rejected the exposition:\n{text}");
-    let parsed: Vec<(String, String, String, BTreeMap<String, String>, serde_json::Value)> =
-        serde_json::from_slice(&output.stdout).expect("parser output JSON");
-    Some(
-        parsed
-            .into_iter()
-            .map(|(_, _, name, labels, value)| (name, labels, value.as_f64().unwrap_or(f64::NAN)))
-            .collect(),
-    )
+    assert!(
+        output.status.success(),
+        "prometheus_client rejected the exposition:\n{text}"
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("parser output JSON"))
 }
 
 #[test]
@@ -288,47 +302,109 @@ fn a_real_prometheus_parser_reads_the_same_numbers() {
         return;
     };
     let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-        let wanted: BTreeMap<String, String> = labels
+        let wanted: Labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let found: Vec<f64> = samples
             .iter()
-            .filter(|(n, l, _)| n == name && *l == wanted)
-            .map(|(_, _, v)| *v)
+            .filter(|s| s.name == name && s.labels == wanted)
+            .map(|s| s.value.as_f64().unwrap_or(f64::NAN))
             .collect();
         assert_eq!(found.len(), 1, "{name} {labels:?} in {samples:?}");
         found[0]
     };
-    assert_eq!(value("cc_relay_requests_total", &[("provider", "anthropic"), ("status", "200")]), 3.0);
-    assert_eq!(value("cc_relay_requests_total", &[("provider", ODD_PROVIDER), ("status", "502")]), 1.0);
     assert_eq!(
-        value("cc_relay_request_duration_seconds_bucket", &[("provider", "anthropic"), ("le", "1")]),
+        value(
+            "cc_relay_requests_total",
+            &[("provider", "anthropic"), ("status", "200")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "cc_relay_requests_total",
+            &[("provider", ODD_PROVIDER), ("status", "502")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "cc_relay_request_duration_seconds_bucket",
+            &[("provider", "anthropic"), ("le", "1")]
+        ),
         2.0
     );
     assert_eq!(
-        value("cc_relay_request_duration_seconds_bucket", &[("provider", "anthropic"), ("le", "+Inf")]),
+        value(
+            "cc_relay_request_duration_seconds_bucket",
+            &[("provider", "anthropic"), ("le", "+Inf")]
+        ),
         3.0
     );
-    assert_eq!(value("cc_relay_request_duration_seconds_count", &[("provider", "anthropic")]), 3.0);
-    assert!((value("cc_relay_ttfb_seconds_sum", &[("provider", "anthropic")]) - 0.125).abs() < 1e-12);
-    assert_eq!(value("cc_relay_stream_events_total", &[("provider", "anthropic")]), 42.0);
+    assert_eq!(
+        value(
+            "cc_relay_request_duration_seconds_count",
+            &[("provider", "anthropic")]
+        ),
+        3.0
+    );
+    assert!(
+        (value("cc_relay_ttfb_seconds_sum", &[("provider", "anthropic")]) - 0.125).abs() < 1e-12
+    );
+    assert_eq!(
+        value("cc_relay_stream_events_total", &[("provider", "anthropic")]),
+        42.0
+    );
     assert_eq!(
         value(
             "cc_relay_tokens_total",
-            &[("provider", "anthropic"), ("key", "team \"a\""), ("direction", "input")]
+            &[
+                ("provider", "anthropic"),
+                ("key", "team \"a\""),
+                ("direction", "input")
+            ]
         ),
         7.0
     );
     assert_eq!(
-        value("cc_relay_key_headroom", &[("provider", "anthropic"), ("key", "…ab12"), ("limit", "tpm")]),
+        value(
+            "cc_relay_key_headroom",
+            &[
+                ("provider", "anthropic"),
+                ("key", "…ab12"),
+                ("limit", "tpm")
+            ]
+        ),
         12_500.5
     );
-    assert_eq!(value("cc_relay_circuit_state", &[("provider", ODD_PROVIDER)]), 1.0);
+    assert_eq!(
+        value("cc_relay_circuit_state", &[("provider", ODD_PROVIDER)]),
+        1.0
+    );
     assert_eq!(value("cc_relay_inflight_requests", &[]), 1.0);
-    assert_eq!(value("cc_relay_reloads_total", &[("result", "failed")]), 1.0);
+    assert_eq!(
+        value("cc_relay_reloads_total", &[("result", "failed")]),
+        1.0
+    );
     assert_eq!(value("cc_relay_signature_recoveries_total", &[]), 1.0);
     assert_eq!(value("cc_relay_redis_up", &[]), 1.0);
+    let family_types: BTreeMap<&str, &str> = samples
+        .iter()
+        .map(|s| (s.family.as_str(), s.family_type.as_str()))
+        .collect();
+    for (family, kind) in [
+        ("cc_relay_requests", "counter"),
+        ("cc_relay_request_duration_seconds", "histogram"),
+        ("cc_relay_ttfb_seconds", "histogram"),
+        ("cc_relay_tokens", "counter"),
+        ("cc_relay_key_headroom", "gauge"),
+        ("cc_relay_circuit_state", "gauge"),
+        ("cc_relay_reloads", "counter"),
+        ("cc_relay_redis_up", "gauge"),
+    ] {
+        assert_eq!(family_types.get(family), Some(&kind), "{family}");
+    }
     // Every sample the parser saw is one we wrote: nothing was silently merged.
     let written = text.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(samples.len(), written);

@@ -372,7 +372,12 @@ impl Logger {
 
     /// A line with a message and extra `name=value` fields (names are code, values are
     /// redacted like the message).
-    pub fn log_fields(&self, level: LogLevel, message: impl Display, fields: &[(&str, &dyn Display)]) {
+    pub fn log_fields(
+        &self,
+        level: LogLevel,
+        message: impl Display,
+        fields: &[(&str, &dyn Display)],
+    ) {
         if !self.enabled(level) {
             return;
         }
@@ -421,7 +426,9 @@ impl Logger {
     /// its head visible (key shapes and JSON fields are still masked).
     pub fn body_preview(&self, body: &[u8], max_bytes: usize) -> String {
         const LOOKAHEAD: usize = 4096;
-        let window = body.get(..max_bytes.saturating_add(LOOKAHEAD)).unwrap_or(body);
+        let window = body
+            .get(..max_bytes.saturating_add(LOOKAHEAD))
+            .unwrap_or(body);
         let text = String::from_utf8_lossy(window);
         let redacted = self.redactor().redact(&text).into_owned();
         let mut cut = redacted.len().min(max_bytes);
@@ -444,7 +451,9 @@ impl Logger {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Lines and secret lists stay consistent even if a writer panicked mid-call.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -452,7 +461,8 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -502,7 +512,11 @@ pub fn format_request_line(
         ("provider", Value::Text(record.provider), 10),
         ("key", Value::Text(record.key), 8),
         ("status", Value::Number(Some(u64::from(record.status))), 3),
-        ("attempts", Value::Number(Some(u64::from(record.attempts))), 1),
+        (
+            "attempts",
+            Value::Number(Some(u64::from(record.attempts))),
+            1,
+        ),
         ("ttfb_ms", Value::Number(record.ttfb_ms), 5),
         ("duration_ms", Value::Number(Some(record.duration_ms)), 6),
         ("input_tokens", Value::Number(record.input_tokens), 5),
@@ -546,8 +560,8 @@ pub fn format_request_line(
                     Value::Number(Some(number)) => number.to_string(),
                     Value::Text(None) | Value::Number(None) => "-".to_string(),
                 };
-                let colour = (style.colour && *name == "status")
-                    .then(|| status_colour(record.status));
+                let colour =
+                    (style.colour && *name == "status").then(|| status_colour(record.status));
                 push_coloured(&mut line, &spelled, colour);
                 if index != last {
                     pad(&mut line, spelled.chars().count(), *width);

@@ -23,8 +23,7 @@ use serde::{Deserialize, Serialize};
 /// Upper bounds (seconds) of the latency histogram buckets; `+Inf` follows. From 5 ms
 /// (a local Ollama's first byte) to 10 minutes (`server.timeout_ms`' default).
 pub const LATENCY_BUCKETS_SECONDS: [f64; 16] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-    600.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
 /// The same bounds in nanoseconds, so an observation needs no float arithmetic.
@@ -140,7 +139,11 @@ pub fn quantile_from_cumulative(bounds: &[f64], cumulative: &[u64], q: f64) -> O
         ),
         None => (0.0, 0),
     };
-    let in_bucket = cumulative.get(index).copied().unwrap_or(0).saturating_sub(below);
+    let in_bucket = cumulative
+        .get(index)
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(below);
     if in_bucket == 0 {
         return Some(upper);
     }
@@ -294,7 +297,8 @@ impl ProviderMetrics {
 
     /// The connection pool reports its size changes (+1 on connect, -1 on close).
     pub fn add_upstream_connections(&self, delta: i64) {
-        self.upstream_connections.fetch_add(delta, Ordering::Relaxed);
+        self.upstream_connections
+            .fetch_add(delta, Ordering::Relaxed);
     }
 
     pub fn set_upstream_connections(&self, connections: i64) {
@@ -560,7 +564,10 @@ impl Metrics {
                 sample_u64(
                     &mut out,
                     "cc_relay_requests_total",
-                    &[("provider", &provider.name), ("status", &status.to_string())],
+                    &[
+                        ("provider", &provider.name),
+                        ("status", &status.to_string()),
+                    ],
                     count,
                 );
             }
@@ -664,14 +671,24 @@ impl Metrics {
             "gauge",
             "Requests being handled now.",
         );
-        sample_i64(&mut out, "cc_relay_inflight_requests", &[], self.inflight_requests());
+        sample_i64(
+            &mut out,
+            "cc_relay_inflight_requests",
+            &[],
+            self.inflight_requests(),
+        );
         family(
             &mut out,
             "cc_relay_open_connections",
             "gauge",
             "Open client connections.",
         );
-        sample_i64(&mut out, "cc_relay_open_connections", &[], self.open_connections());
+        sample_i64(
+            &mut out,
+            "cc_relay_open_connections",
+            &[],
+            self.open_connections(),
+        );
 
         family(
             &mut out,
@@ -732,7 +749,9 @@ impl Metrics {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding a counter map leaves plain numbers behind: still usable.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -740,7 +759,8 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -763,7 +783,12 @@ fn histogram(out: &mut String, name: &str, provider: &str, snapshot: &HistogramS
             Some(bound) => format_f64(*bound),
             None => "+Inf".to_string(),
         };
-        sample_u64(out, &bucket_name, &[("provider", provider), ("le", &le)], *count);
+        sample_u64(
+            out,
+            &bucket_name,
+            &[("provider", provider), ("le", &le)],
+            *count,
+        );
     }
     sample_f64(
         out,
@@ -892,9 +917,18 @@ mod tests {
         // the 75th percentile halfway through the second bucket.
         let bounds = [1.0, 2.0];
         let cumulative = [10, 20, 20];
-        assert_eq!(quantile_from_cumulative(&bounds, &cumulative, 0.5), Some(1.0));
-        assert_eq!(quantile_from_cumulative(&bounds, &cumulative, 0.75), Some(1.5));
-        assert_eq!(quantile_from_cumulative(&bounds, &cumulative, 0.0), Some(0.0));
+        assert_eq!(
+            quantile_from_cumulative(&bounds, &cumulative, 0.5),
+            Some(1.0)
+        );
+        assert_eq!(
+            quantile_from_cumulative(&bounds, &cumulative, 0.75),
+            Some(1.5)
+        );
+        assert_eq!(
+            quantile_from_cumulative(&bounds, &cumulative, 0.0),
+            Some(0.0)
+        );
         assert_eq!(quantile_from_cumulative(&bounds, &[0, 0, 0], 0.5), None);
         assert_eq!(quantile_from_cumulative(&bounds, &[], 0.5), None);
     }
@@ -914,7 +948,11 @@ mod tests {
         );
         let snapshot = provider.snapshot();
         assert_eq!(
-            (snapshot.requests, snapshot.client_errors, snapshot.server_errors),
+            (
+                snapshot.requests,
+                snapshot.client_errors,
+                snapshot.server_errors
+            ),
             (5, 1, 1)
         );
     }
@@ -934,7 +972,11 @@ mod tests {
         metrics.provider("b");
         metrics.retain_providers(&["a"]);
         assert_eq!(
-            metrics.snapshot().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            metrics
+                .snapshot()
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
             ["a"]
         );
         let key = first.key("…ab12");

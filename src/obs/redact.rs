@@ -9,9 +9,10 @@
 //!   bodies, URL userinfo passwords, and the values of JSON fields / `name=value` pairs
 //!   whose name says token, secret, password, signature or key.
 //!
-//! It must stay cheap on the common path (a log line with no secret in it): one pass that
-//! hashes every 3-byte window against a 64 Kibit table of literal prefixes, and one pass
-//! that only stops at `:` and `=`. Both are linear; nothing is re-scanned. It does not
+//! It must stay cheap on the common path (a log line with no secret in it): one pass
+//! that hashes every 3-byte window against a 64 Kibit table of literal prefixes and
+//! stops at `:` and `=` to look at the name before them. It is linear; rules that read
+//! ahead (JSON values, PEM bodies) make the scan skip what they consumed. It does not
 //! decide *where* text goes and never logs anything itself.
 
 use std::borrow::Cow;
@@ -68,7 +69,8 @@ struct Literal {
     kind: LiteralKind,
 }
 
-const WINDOW_TABLE_WORDS: usize = 1024; // 65536 bits = 8 KiB, stays in L1
+/// 65536 bits = 8 KiB, stays in L1; a fixed size lets the index need no bounds check.
+const WINDOW_TABLE_WORDS: usize = 1024;
 
 /// Masks secrets in text. Build it once per configuration (building sorts and hashes the
 /// secrets); [`Redactor::redact`] is then safe to call from any thread.
@@ -77,7 +79,7 @@ pub struct Redactor {
     literals: Vec<Literal>,
     /// A set bit means "some literal may start with a 3-byte window hashing here"; a clear
     /// bit lets the scanner move on after one multiply and one load.
-    window_table: Box<[u64]>,
+    window_table: Box<[u64; WINDOW_TABLE_WORDS]>,
     /// Literal indices by their first three bytes, longest literal first.
     buckets: HashMap<[u8; 3], Vec<usize>>,
     /// Secrets of one or two bytes, too short for the window table (and a poor idea, but
@@ -132,14 +134,12 @@ impl Redactor {
             });
         }
 
-        let mut window_table = vec![0u64; WINDOW_TABLE_WORDS].into_boxed_slice();
+        let mut window_table = Box::new([0u64; WINDOW_TABLE_WORDS]);
         let mut buckets: HashMap<[u8; 3], Vec<usize>> = HashMap::new();
         for (index, literal) in literals.iter().enumerate() {
             if let [a, b, c, ..] = *literal.bytes {
                 let (word, bit) = window_slot(window_of(a, b, c));
-                if let Some(slot) = window_table.get_mut(word) {
-                    *slot |= bit;
-                }
+                window_table[word] |= bit;
                 buckets.entry([a, b, c]).or_default().push(index);
             }
         }
@@ -170,9 +170,7 @@ impl Redactor {
 
     /// `text` with every secret masked; borrowed (no allocation) when nothing matched.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut spans = Vec::new();
-        self.find_literals(text, &mut spans);
-        find_fields_and_urls(text.as_bytes(), &mut spans);
+        let spans = self.find_spans(text);
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -184,55 +182,78 @@ impl Redactor {
         out.push_str(&self.redact(text));
     }
 
-    fn find_literals(&self, text: &str, spans: &mut Vec<Span>) {
+    /// One pass over the bytes doing two jobs: probing each 3-byte window for a literal
+    /// (configured secret or shape prefix), and stopping at `:`/`=` for URL userinfo and
+    /// secret-named fields.
+    fn find_spans(&self, text: &str) -> Vec<Span> {
         let bytes = text.as_bytes();
+        let mut spans = Vec::new();
         for secret in &self.short_secrets {
             for (start, matched) in text.match_indices(secret.as_str()) {
                 spans.push(Span::new(start, start + matched.len()));
             }
         }
-
         // A private-key body already masked needs no second search for its `-----END`;
         // skipping nested BEGINs keeps the END searches disjoint, hence linear.
         let mut pem_masked_until = 0usize;
+        // Separators inside a value already masked or skipped are not visited again.
+        let mut fields_resume_at = 0usize;
+        let mut from = 0usize;
         let mut window = 0u32;
-        for (index, &byte) in bytes.iter().enumerate() {
-            window = ((window << 8) | u32::from(byte)) & 0x00FF_FFFF;
-            if index < 2 {
+        while let Some((index, at_window)) = next_event(&self.window_table, bytes, from, window) {
+            let byte = bytes.get(index).copied().unwrap_or(0);
+            if (byte == b':' || byte == b'=') && index >= fields_resume_at {
+                fields_resume_at = separator_at(bytes, index, &mut spans);
+            }
+            if index >= 2 && window_bit_set(&self.window_table, at_window) {
+                self.literals_at(
+                    text,
+                    index - 2,
+                    at_window,
+                    &mut pem_masked_until,
+                    &mut spans,
+                );
+            }
+            from = index + 1;
+            window = at_window;
+        }
+        spans
+    }
+
+    fn literals_at(
+        &self,
+        text: &str,
+        start: usize,
+        window: u32,
+        pem_masked_until: &mut usize,
+        spans: &mut Vec<Span>,
+    ) {
+        let bytes = text.as_bytes();
+        let key = [(window >> 16) as u8, (window >> 8) as u8, window as u8];
+        let Some(bucket) = self.buckets.get(&key) else {
+            return;
+        };
+        let rest = bytes.get(start..).unwrap_or_default();
+        for literal in bucket.iter().filter_map(|&i| self.literals.get(i)) {
+            if !rest.starts_with(&literal.bytes) {
                 continue;
             }
-            let (word, bit) = window_slot(window);
-            if self.window_table.get(word).map_or(true, |w| w & bit == 0) {
-                continue;
-            }
-            let start = index - 2;
-            let key = [(window >> 16) as u8, (window >> 8) as u8, window as u8];
-            let Some(bucket) = self.buckets.get(&key) else {
-                continue;
-            };
-            let rest = bytes.get(start..).unwrap_or_default();
-            for literal in bucket.iter().filter_map(|&i| self.literals.get(i)) {
-                if !rest.starts_with(&literal.bytes) {
-                    continue;
+            match literal.kind {
+                LiteralKind::Secret => {
+                    spans.push(Span::new(start, start + literal.bytes.len()));
                 }
-                match literal.kind {
-                    LiteralKind::Secret => {
-                        spans.push(Span::new(start, start + literal.bytes.len()));
+                LiteralKind::Shape(Shape::PemPrivateKey) => {
+                    if start < *pem_masked_until {
+                        continue;
                     }
-                    LiteralKind::Shape(Shape::PemPrivateKey) => {
-                        if start < pem_masked_until {
-                            continue;
-                        }
-                        if let Some(span) = pem_body(text, start + literal.bytes.len()) {
-                            pem_masked_until = span.end;
-                            spans.push(span);
-                        }
+                    if let Some(span) = pem_body(text, start + literal.bytes.len()) {
+                        *pem_masked_until = span.end;
+                        spans.push(span);
                     }
-                    LiteralKind::Shape(shape) => {
-                        if let Some(span) = shape_span(bytes, start, literal.bytes.len(), shape)
-                        {
-                            spans.push(span);
-                        }
+                }
+                LiteralKind::Shape(shape) => {
+                    if let Some(span) = shape_span(bytes, start, literal.bytes.len(), shape) {
+                        spans.push(span);
                     }
                 }
             }
@@ -286,7 +307,12 @@ pub fn secrets_from_google_credentials(json_text: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut secrets = Vec::new();
-    for field in ["private_key", "private_key_id", "client_secret", "refresh_token"] {
+    for field in [
+        "private_key",
+        "private_key_id",
+        "client_secret",
+        "refresh_token",
+    ] {
         if let Some(text) = value.get(field).and_then(|v| v.as_str()) {
             secrets.push(text.to_string());
             if field == "private_key" {
@@ -330,7 +356,11 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
     while let Some(&byte) = bytes.get(index) {
-        let hex = |offset: usize| bytes.get(index + offset).and_then(|b| (*b as char).to_digit(16));
+        let hex = |offset: usize| {
+            bytes
+                .get(index + offset)
+                .and_then(|b| (*b as char).to_digit(16))
+        };
         match (byte, hex(1), hex(2)) {
             (b'%', Some(high), Some(low)) => {
                 out.push((high * 16 + low) as u8);
@@ -352,6 +382,30 @@ fn json_escaped_variant(secret: &str) -> Option<String> {
     (inner != secret).then(|| inner.to_string())
 }
 
+/// The hot loop, kept small so its few variables live in registers: the first index
+/// at or after `from` holding a `:`/`=` or ending a 3-byte window whose table bit is set,
+/// with that window. `window` is the window ending just before `from`.
+fn next_event(
+    table: &[u64; WINDOW_TABLE_WORDS],
+    bytes: &[u8],
+    from: usize,
+    mut window: u32,
+) -> Option<(usize, u32)> {
+    let rest = bytes.get(from..)?;
+    for (offset, &byte) in rest.iter().enumerate() {
+        window = ((window << 8) | u32::from(byte)) & 0x00FF_FFFF;
+        if byte == b':' || byte == b'=' || window_bit_set(table, window) {
+            return Some((from + offset, window));
+        }
+    }
+    None
+}
+
+fn window_bit_set(table: &[u64; WINDOW_TABLE_WORDS], window: u32) -> bool {
+    let (word, bit) = window_slot(window);
+    table[word] & bit != 0
+}
+
 fn window_of(a: u8, b: u8, c: u8) -> u32 {
     (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c)
 }
@@ -359,8 +413,11 @@ fn window_of(a: u8, b: u8, c: u8) -> u32 {
 /// (word index, bit mask) of a 24-bit window in the 65536-bit table. Multiplicative
 /// hashing spreads similar prefixes (`sk-`, `sk-ant-`) and English trigrams apart.
 fn window_slot(window: u32) -> (usize, u64) {
-    let hash = window.wrapping_mul(0x9E37_79B1) >> 16;
-    ((hash >> 6) as usize, 1u64 << (hash & 63))
+    let hash = window.wrapping_mul(0x9E37_79B1) >> 16; // 0..65536
+    (
+        (hash >> 6) as usize % WINDOW_TABLE_WORDS,
+        1u64 << (hash & 63),
+    )
 }
 
 /// A byte range to mask, `start..end`.
@@ -590,32 +647,24 @@ fn is_horizontal_space(byte: u8) -> bool {
     byte == b' ' || byte == b'\t'
 }
 
-/// The second pass: visits only `:` and `=` bytes. A `://` may open URL userinfo; any
-/// other separator may end a field name. Returns nothing; pushes spans.
-fn find_fields_and_urls(bytes: &[u8], spans: &mut Vec<Span>) {
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        let next = match byte {
-            b':' if bytes.get(index + 1..index + 3) == Some(b"//") => {
-                if let Some(span) = url_password(bytes, index + 3) {
-                    spans.push(span);
-                }
-                index + 3
+/// At a `:` or `=`: a `://` may open URL userinfo; any other separator may end a field
+/// name. Pushes what must be masked and returns where the next separator may be looked
+/// at (past a value that was masked or skipped whole, which keeps the scan linear).
+fn separator_at(bytes: &[u8], index: usize, spans: &mut Vec<Span>) -> usize {
+    if bytes.get(index) == Some(&b':') && bytes.get(index + 1..index + 3) == Some(b"//") {
+        if let Some(span) = url_password(bytes, index + 3) {
+            spans.push(span);
+        }
+        return index + 3;
+    }
+    match field_value(bytes, index) {
+        Some((span, value_end)) => {
+            if let Some(span) = span {
+                spans.push(span);
             }
-            b':' | b'=' => match field_value(bytes, index) {
-                Some((span, value_end)) => {
-                    if let Some(span) = span {
-                        spans.push(span);
-                    }
-                    // The value was masked or skipped whole; its inner separators must not
-                    // be visited again (keeps the pass linear).
-                    value_end.max(index + 1)
-                }
-                None => index + 1,
-            },
-            _ => index + 1,
-        };
-        index = next;
+            value_end.max(index + 1)
+        }
+        None => index + 1,
     }
 }
 
@@ -650,7 +699,9 @@ fn field_value(bytes: &[u8], separator: usize) -> Option<(Option<Span>, usize)> 
         return None;
     }
     let keeps_scheme = {
-        let name = bytes.get(name_info.start..name_info.end).unwrap_or_default();
+        let name = bytes
+            .get(name_info.start..name_info.end)
+            .unwrap_or_default();
         name.len() >= 13
             && name
                 .get(name.len() - 13..)
@@ -698,7 +749,7 @@ fn field_value(bytes: &[u8], separator: usize) -> Option<(Option<Span>, usize)> 
 
     if keeps_scheme {
         // `Authorization: Bearer ***` says more than `Authorization: ***` and leaks nothing.
-        let scheme_end = run_end(bytes, span.start, |b| is_key_char(b));
+        let scheme_end = run_end(bytes, span.start, is_key_char);
         if scheme_end > span.start
             && bytes.get(scheme_end) == Some(&b' ')
             && scheme_end + 1 < span.end
@@ -751,7 +802,11 @@ fn name_before(bytes: &[u8], separator: usize, is_colon: bool) -> Option<NameInf
         if !opening_ok || start == end {
             return None;
         }
-        let quote = if escaped { Quote::Escaped } else { Quote::Plain };
+        let quote = if escaped {
+            Quote::Escaped
+        } else {
+            Quote::Plain
+        };
         return Some(NameInfo { start, end, quote });
     }
     if end != separator {
@@ -769,8 +824,7 @@ fn name_before(bytes: &[u8], separator: usize, is_colon: bool) -> Option<NameInf
 /// (longer names are never secret names, and the bound keeps the pass linear).
 fn name_start(bytes: &[u8], end: usize) -> usize {
     let mut start = end;
-    while start > 0 && end - start <= 64 && bytes.get(start - 1).is_some_and(|&b| is_name_char(b))
-    {
+    while start > 0 && end - start <= 64 && bytes.get(start - 1).is_some_and(|&b| is_name_char(b)) {
         start -= 1;
     }
     start
@@ -824,7 +878,10 @@ pub fn fuzz_entry(data: &[u8]) {
     for secret in &secrets {
         // A mask next to leftover text can spell a secret that contains '*' itself.
         if !secret.is_empty() && !secret.contains('*') {
-            assert!(!once.contains(secret), "secret {secret:?} survived in {once:?}");
+            assert!(
+                !once.contains(secret),
+                "secret {secret:?} survived in {once:?}"
+            );
         }
     }
     if secrets
@@ -855,7 +912,9 @@ mod tests {
     fn configured_secrets_are_masked_anywhere() {
         let redactor = Redactor::new(["zai.key.12345", "hunter22", "xy", "q"]);
         assert_eq!(
-            redactor.redact("upstream said: bad key zai.key.12345!").as_ref(),
+            redactor
+                .redact("upstream said: bad key zai.key.12345!")
+                .as_ref(),
             "upstream said: bad key ***!"
         );
         assert_eq!(redactor.redact("pw=xhunter22x").as_ref(), "pw=x***x");
@@ -888,7 +947,10 @@ mod tests {
             patterns("proxy-authorization: Basic dXNlcjpwYXNz"),
             "proxy-authorization: Basic ***"
         );
-        assert_eq!(patterns("x-amz-security-token: FQoG"), "x-amz-security-token: ***");
+        assert_eq!(
+            patterns("x-amz-security-token: FQoG"),
+            "x-amz-security-token: ***"
+        );
         assert_eq!(patterns("api-key: azure1"), "api-key: ***");
     }
 
@@ -939,7 +1001,10 @@ mod tests {
             patterns("X-Amz-Signature=abcdef01 X-Amz-Security-Token=\"FQo G\" done"),
             "X-Amz-Signature=*** X-Amz-Security-Token=\"***\" done"
         );
-        assert_eq!(patterns("aws_secret_access_key: wJalr"), "aws_secret_access_key: ***");
+        assert_eq!(
+            patterns("aws_secret_access_key: wJalr"),
+            "aws_secret_access_key: ***"
+        );
     }
 
     #[test]
@@ -960,7 +1025,10 @@ mod tests {
             "key *** rejected"
         );
         assert_eq!(patterns("sk-proj-abcdefghijklmnopqrstu."), "***.");
-        assert_eq!(patterns("risk-assessment-framework-doc"), "risk-assessment-framework-doc");
+        assert_eq!(
+            patterns("risk-assessment-framework-doc"),
+            "risk-assessment-framework-doc"
+        );
         assert_eq!(patterns("sk-short"), "sk-short");
         assert_eq!(patterns("id AKIAIOSFODNN7EXAMPLE."), "id ***.");
         assert_eq!(patterns("AKIAIOSFODNN7EXAMPLEX"), "AKIAIOSFODNN7EXAMPLEX");
@@ -1025,7 +1093,10 @@ mod tests {
             url_password_secrets("rediss://u:p%40ss%2Fw@host:1/0"),
             vec!["p%40ss%2Fw".to_string(), "p@ss/w".to_string()]
         );
-        assert_eq!(url_password_secrets("redis://:a/b@c@host"), vec!["a/b@c".to_string()]);
+        assert_eq!(
+            url_password_secrets("redis://:a/b@c@host"),
+            vec!["a/b@c".to_string()]
+        );
         assert!(url_password_secrets("redis://host:6379").is_empty());
     }
 

@@ -277,8 +277,7 @@ pub fn parse_rfc3339_unix_millis(text: &str) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let local_seconds =
-        days * SECONDS_PER_DAY + i64::from(hour * 3600 + minute * 60 + second);
+    let local_seconds = days * SECONDS_PER_DAY + i64::from(hour * 3600 + minute * 60 + second);
     let utc_seconds = local_seconds - offset_minutes * 60;
     Some(utc_seconds * 1000 + i64::from(millisecond))
 }
@@ -389,7 +388,10 @@ mod tests {
             parse_rfc3339_unix_millis("2009-02-13 18:31:30.5-05:00"),
             Some(1_234_567_890_500)
         );
-        assert_eq!(parse_rfc3339_unix_millis("1969-12-31T23:59:59.999Z"), Some(-1));
+        assert_eq!(
+            parse_rfc3339_unix_millis("1969-12-31T23:59:59.999Z"),
+            Some(-1)
+        );
         assert_eq!(
             parse_rfc3339(&rfc3339_millis(UNIX_EPOCH + Duration::from_millis(42))),
             Some(UNIX_EPOCH + Duration::from_millis(42))
