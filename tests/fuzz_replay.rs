@@ -6,9 +6,7 @@ use std::path::Path;
 type FuzzEntry = fn(&[u8]);
 
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, FuzzEntry)] = &[
-    ("redact", cc_relay::obs::redact::fuzz_entry),
-];
+const TARGETS: &[(&str, FuzzEntry)] = &[("redact", cc_relay::obs::redact::fuzz_entry)];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {
