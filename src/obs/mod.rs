@@ -1,4 +1,9 @@
-//! Observability: the per-request log line and Prometheus metrics.
+//! Observability: the per-request log line and other log lines (`log`), the secret
+//! redaction every line passes through (`redact`), Prometheus metrics (`metrics`) and the
+//! RFC 3339 time formatting they share (`time`). Nothing here opens a socket: the server
+//! serves `/metrics` by calling `Metrics::render`.
 
 pub mod log;
 pub mod metrics;
+pub mod redact;
+pub mod time;
