@@ -8,7 +8,10 @@ type FuzzEntry = fn(&[u8]);
 /// (corpus directory name, the entry point its fuzz target calls)
 const TARGETS: &[(&str, FuzzEntry)] = &[
     ("base64", cc_relay::codec::base64::fuzz_entry),
-    ("bedrock_stream", cc_relay::provider::bedrock_stream::fuzz_entry),
+    (
+        "bedrock_stream",
+        cc_relay::provider::bedrock_stream::fuzz_entry,
+    ),
     ("chunked", cc_relay::codec::chunked::fuzz_entry),
     ("dns", cc_relay::codec::dns::fuzz_entry),
     ("eventstream", cc_relay::codec::eventstream::fuzz_entry),
@@ -37,5 +40,8 @@ fn every_corpus_file_replays_without_panic() {
         assert!(count > 0, "corpus {name} is empty");
         replayed += count;
     }
-    println!("replayed {replayed} corpus files of {} targets", TARGETS.len());
+    println!(
+        "replayed {replayed} corpus files of {} targets",
+        TARGETS.len()
+    );
 }

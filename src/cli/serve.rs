@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::net::server::{Server, ServerHandle, ServerLimits};
 use crate::net::tls::server_config_from_files;
+use crate::obs::metrics::Metrics;
 use crate::relay::{Relay, Runtime};
 use crate::sys::{install_signal_handlers, Signal};
 
@@ -37,7 +38,8 @@ pub fn spawn(config: Config, listen: Option<SocketAddr>) -> Result<Running, Stri
         Some(t) => Some(server_config_from_files(&t.cert_file, &t.key_file)?),
         None => None,
     };
-    let relay = Arc::new(Relay::new(Runtime::new(config)?));
+    let metrics = Arc::new(Metrics::new());
+    let relay = Arc::new(Relay::new(Runtime::new(config, &metrics)?, metrics));
     let mut server =
         Server::bind(addr, limits, relay.clone()).map_err(|e| format!("listen on {addr}: {e}"))?;
     if let Some(tls) = tls {

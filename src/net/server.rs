@@ -63,6 +63,9 @@ pub struct Request {
 
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request, resp: &mut ResponseWriter<'_>);
+
+    /// A client connection opened (+1) or closed (-1); for gauges.
+    fn connections_changed(&self, _delta: i64) {}
 }
 
 /// Counters the server keeps about itself (read by metrics and tests).
@@ -200,7 +203,8 @@ impl Server {
                 .name(format!("conn-{id}"))
                 .stack_size(CONN_STACK_SIZE)
                 .spawn(move || {
-                    let _guard = OpenConnection(stats.clone());
+                    let _guard = OpenConnection(stats.clone(), handler.clone());
+                    handler.connections_changed(1);
                     let peer = stream
                         .peer_addr()
                         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -252,10 +256,11 @@ fn tls_handshake(
     Some(Transport::TlsServer(Box::new(tls)))
 }
 
-struct OpenConnection(Arc<ServerStats>);
+struct OpenConnection(Arc<ServerStats>, Arc<dyn Handler>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
+        self.1.connections_changed(-1);
         self.0.open_connections.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -503,6 +503,11 @@ impl Metrics {
         }
     }
 
+    /// For callers whose connection lifetime is not a scope (the server's threads).
+    pub fn add_open_connections(&self, delta: i64) {
+        self.open_connections.fetch_add(delta, Ordering::Relaxed);
+    }
+
     pub fn inflight_requests(&self) -> i64 {
         self.inflight_requests.load(Ordering::Relaxed)
     }

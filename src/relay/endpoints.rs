@@ -3,6 +3,7 @@
 //! `count_tokens` on providers that have no such endpoint.
 
 use crate::net::server::{Request, ResponseWriter};
+use crate::obs::metrics::Metrics;
 use crate::relay::Runtime;
 
 fn json_headers(req: &Request) -> Vec<(String, Vec<u8>)> {
@@ -109,16 +110,20 @@ pub fn hello(req: &Request, resp: &mut ResponseWriter<'_>) {
     let _ = resp.send(200, &headers, b"");
 }
 
-pub fn metrics(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
-    let _ = rt;
+pub fn metrics(rt: &Runtime, metrics: &Metrics, req: &Request, resp: &mut ResponseWriter<'_>) {
+    if !rt.config.metrics.enabled {
+        let err = crate::relay::error::ApiError::new(404, "metrics are disabled");
+        let _ = resp.send_error(&err, &req.id);
+        return;
+    }
     let headers = vec![
         (
             "content-type".to_string(),
-            b"text/plain; version=0.0.4".to_vec(),
+            b"text/plain; version=0.0.4; charset=utf-8".to_vec(),
         ),
         ("request-id".to_string(), req.id.as_bytes().to_vec()),
     ];
-    let _ = resp.send(200, &headers, b"");
+    let _ = resp.send(200, &headers, metrics.render(&[]).as_bytes());
 }
 
 /// Roughly four characters per token over the text the model would read: good enough

@@ -125,6 +125,7 @@ pub fn handle(
         }
         let provider = &rt.providers[index];
         record.attempts += 1;
+        record.provider_index = Some(index);
         record.provider = Some(provider.name().to_string());
         if op == Operation::CountTokens && !provider.supports(op) {
             super::endpoints::count_tokens_estimate(req, resp);
@@ -225,6 +226,7 @@ pub fn handle(
             relay.relay_rest(&mut upstream, resp, req.deadline);
             record.input_tokens = relay.taps.input_tokens;
             record.output_tokens = relay.taps.output_tokens;
+            record.stream_events = relay.taps.events;
             return;
         }
         match upstream.read_to_end(MAX_RESPONSE_BODY, req.deadline) {

@@ -8,12 +8,14 @@ pub mod messages;
 pub mod stream;
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::auth::client::{authenticate, AuthDecision};
 use crate::config::Config;
 use crate::net::client::{tls_client_config, HttpClient, ProxySettings};
 use crate::net::server::{Handler, Request, ResponseWriter};
+use crate::obs::log::RequestLogRecord;
+use crate::obs::metrics::{Metrics, ProviderMetrics};
 use crate::provider::{Operation, Provider};
 use error::ApiError;
 
@@ -23,11 +25,13 @@ pub struct Runtime {
     pub config: Config,
     /// Aligned with `config.providers` (disabled ones included).
     pub providers: Vec<Provider>,
+    /// Metric handles, aligned with `providers`.
+    pub provider_metrics: Vec<Arc<ProviderMetrics>>,
     pub client: HttpClient,
 }
 
 impl Runtime {
-    pub fn new(config: Config) -> Result<Runtime, String> {
+    pub fn new(config: Config, metrics: &Metrics) -> Result<Runtime, String> {
         let ca_file = config.server.upstream_ca_file.clone().or_else(|| {
             std::env::var("CC_RELAY_CA_FILE")
                 .ok()
@@ -41,9 +45,14 @@ impl Runtime {
             .iter()
             .map(|p| Provider::new(p.clone()).map_err(|e| format!("providers.{}: {e}", p.name)))
             .collect::<Result<Vec<_>, _>>()?;
+        let provider_metrics = providers
+            .iter()
+            .map(|p| metrics.provider(p.name()))
+            .collect();
         Ok(Runtime {
             config,
             providers,
+            provider_metrics,
             client,
         })
     }
@@ -57,6 +66,9 @@ pub struct RequestRecord {
     pub provider: Option<String>,
     pub key: Option<String>,
     pub attempts: u32,
+    /// Index into `Runtime::providers` of the provider that answered (or failed last).
+    pub provider_index: Option<usize>,
+    pub stream_events: u64,
     pub ttfb_ms: Option<u64>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
@@ -64,12 +76,15 @@ pub struct RequestRecord {
 
 pub struct Relay {
     runtime: RwLock<Arc<Runtime>>,
+    /// Outlives reloads: counters never go back to zero while the process runs.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Relay {
-    pub fn new(runtime: Runtime) -> Relay {
+    pub fn new(runtime: Runtime, metrics: Arc<Metrics>) -> Relay {
         Relay {
             runtime: RwLock::new(Arc::new(runtime)),
+            metrics,
         }
     }
 
@@ -93,13 +108,51 @@ impl Handler for Relay {
     fn handle(&self, req: &Request, resp: &mut ResponseWriter<'_>) {
         let rt = self.runtime();
         let mut record = RequestRecord::default();
-        route_request(&rt, req, resp, &mut record);
+        let counted = req.head.path().starts_with("/v1/");
+        let inflight = counted.then(|| self.metrics.track_inflight());
+        route_request(&rt, self, req, resp, &mut record);
+        drop(inflight);
+        if counted {
+            self.count(&rt, req, resp.status(), &record);
+        }
         log_request(req, resp.status(), &record);
+    }
+
+    fn connections_changed(&self, delta: i64) {
+        self.metrics.add_open_connections(delta);
+    }
+}
+
+impl Relay {
+    fn count(&self, rt: &Runtime, req: &Request, status: u16, record: &RequestRecord) {
+        let handle = match record
+            .provider_index
+            .and_then(|i| rt.provider_metrics.get(i))
+        {
+            Some(h) => h.clone(),
+            // Answered before any provider was chosen (auth, bad JSON).
+            None => self.metrics.provider("none"),
+        };
+        handle.count_request(status);
+        handle.observe_duration(req.received_at.elapsed());
+        if let Some(ms) = record.ttfb_ms {
+            handle.observe_ttfb(Duration::from_millis(ms));
+        }
+        if record.stream_events > 0 {
+            handle.add_stream_events(record.stream_events);
+        }
+        if let (Some(key), input, output) = (&record.key, record.input_tokens, record.output_tokens)
+        {
+            if input.is_some() || output.is_some() {
+                handle.add_tokens(key, input.unwrap_or(0), output.unwrap_or(0));
+            }
+        }
     }
 }
 
 fn route_request(
     rt: &Runtime,
+    relay: &Relay,
     req: &Request,
     resp: &mut ResponseWriter<'_>,
     record: &mut RequestRecord,
@@ -141,37 +194,23 @@ fn route_request(
         "/v1/providers" => endpoints::providers(rt, req, resp),
         "/health" => endpoints::health(rt, req, resp),
         "/api/hello" => endpoints::hello(req, resp),
-        _ => endpoints::metrics(rt, req, resp),
+        _ => endpoints::metrics(rt, &relay.metrics, req, resp),
     }
 }
 
-/// One line per request (SPEC §6). Never prints a credential: only key labels.
+/// One line per request (SPEC §6), through the logger's redaction choke point. Only
+/// key labels are ever passed, never keys.
 fn log_request(req: &Request, status: u16, record: &RequestRecord) {
-    let duration_ms = Instant::now().duration_since(req.received_at).as_millis();
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let num = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
-    eprintln!(
-        "{} request_id={} method={} path={} model={} upstream_model={} provider={} key={} status={} attempts={} ttfb_ms={} duration_ms={} input_tokens={} output_tokens={}",
-        unix_ts(),
-        req.id,
-        req.head.method,
-        req.head.path(),
-        opt(&record.model),
-        opt(&record.upstream_model),
-        opt(&record.provider),
-        opt(&record.key),
-        status,
-        record.attempts,
-        num(record.ttfb_ms),
-        duration_ms,
-        num(record.input_tokens),
-        num(record.output_tokens),
-    );
-}
-
-fn unix_ts() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+    let mut line = RequestLogRecord::new(&req.id, &req.head.method, req.head.path());
+    line.model = record.model.as_deref();
+    line.upstream_model = record.upstream_model.as_deref();
+    line.provider = record.provider.as_deref();
+    line.key = record.key.as_deref();
+    line.status = status;
+    line.attempts = record.attempts;
+    line.ttfb_ms = record.ttfb_ms;
+    line.duration_ms = req.received_at.elapsed().as_millis() as u64;
+    line.input_tokens = record.input_tokens;
+    line.output_tokens = record.output_tokens;
+    crate::obs::log::request(&line);
 }

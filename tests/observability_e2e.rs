@@ -1,0 +1,73 @@
+//! What an operator sees: `/metrics` counts the requests the relay served, by provider
+//! and status, and never shows key material.
+
+mod common;
+
+use cc_relay::config::{KeyConfig, ProviderType};
+use common::*;
+
+fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_count_requests_streams_and_tokens() {
+    let stream_mock = MockUpstream::start(|_req, s| {
+        start_sse(s);
+        for ev in text_stream_events("m") {
+            let _ = write_chunk(s, ev.as_bytes());
+        }
+        end_chunks(s);
+    });
+    let mut p = provider("main", ProviderType::Anthropic, &stream_mock.url());
+    p.keys.push(KeyConfig::new("sk-ant-secret-key-9876"));
+    let mut config = config_with(vec![p]);
+    config.server.auth.api_key = Some("relay-secret".into());
+    let relay = start_relay(config);
+    for _ in 0..2 {
+        let r = post_messages(relay.addr, STREAM_BODY, "x-api-key: relay-secret\r\n");
+        assert_eq!(r.status, 200);
+    }
+    let r = post_messages(relay.addr, STREAM_BODY, "x-api-key: wrong\r\n");
+    assert_eq!(r.status, 401);
+    // Loopback scrapes need no credential.
+    let m = raw_request(relay.addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(m.status, 200);
+    assert_eq!(
+        m.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = m.text();
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"cc_relay_requests_total{provider="main",status="200"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"cc_relay_requests_total{provider="none",status="401"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric_value(&text, r#"cc_relay_stream_events_total{provider="main"}"#),
+        Some(14.0)
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"cc_relay_tokens_total{provider="main",key="…9876",direction="input"}"#
+        ),
+        Some(24.0)
+    );
+    assert_eq!(metric_value(&text, "cc_relay_inflight_requests"), Some(0.0));
+    assert!(!text.contains("sk-ant-secret"), "key material in metrics");
+    assert!(!text.contains("relay-secret"));
+}
