@@ -2,5 +2,8 @@
 //! error reported, environment expansion, and the embedded default.
 
 pub mod schema;
+pub mod toml_tree;
+pub mod value;
+pub mod yaml;
 
 pub use schema::*;
