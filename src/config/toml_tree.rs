@@ -36,7 +36,14 @@ pub fn parse(text: &str) -> Result<Node, TomlError> {
             let line = e.span().map_or(1, |span| lines.line_of(span.start));
             Err(TomlError {
                 line,
-                message: e.message().trim().to_string(),
+                // One line per message: the crate's own text may span several.
+                message: e
+                    .message()
+                    .trim()
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })
         }
     }

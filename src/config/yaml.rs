@@ -608,8 +608,14 @@ impl<'a> Parser<'a> {
             self.row = row;
             self.col = line.len() - content.len();
             if self.is_key_here() {
-                return self
-                    .error("unexpected 'key:' inside a multi-line value (check the indentation)");
+                let hint = if first.contains(':') {
+                    format!(" or a missing space after ':' on line {start}")
+                } else {
+                    String::new()
+                };
+                return self.error(format!(
+                    "unexpected 'key:' inside a multi-line value (check the indentation{hint})"
+                ));
             }
             let (piece, comment) = self.scan_plain_line();
             ended_by_comment = comment;
