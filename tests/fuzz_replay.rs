@@ -3,8 +3,14 @@
 
 use std::path::Path;
 
+/// The library function a fuzz target calls.
+type FuzzEntry = fn(&[u8]);
+
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[];
+const TARGETS: &[(&str, FuzzEntry)] = &[
+    ("yaml", cc_relay::config::yaml::fuzz_entry),
+    ("config", cc_relay::config::load::fuzz_entry),
+];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {
