@@ -181,3 +181,12 @@ fn node_lines_point_at_values() {
     };
     assert_eq!(keys[0].get("rpm_limit").map(|n| n.line), Some(7));
 }
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark() {
+    assert_eq!(
+        parsed("a: 1\r\nb: |\r\n  x\r\n  y\r\nc: \"q\r\n  r\"\r\n"),
+        r#"{"a":1,"b":"x\ny\n","c":"q r"}"#
+    );
+    assert_eq!(parsed("\u{feff}a: 1\n"), r#"{"a":1}"#);
+}
