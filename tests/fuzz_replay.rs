@@ -13,6 +13,7 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
         cc_relay::provider::bedrock_stream::fuzz_entry,
     ),
     ("chunked", cc_relay::codec::chunked::fuzz_entry),
+    ("config", cc_relay::config::load::fuzz_entry),
     ("dns", cc_relay::codec::dns::fuzz_entry),
     ("eventstream", cc_relay::codec::eventstream::fuzz_entry),
     ("google_key", cc_relay::auth::google::fuzz_entry),
@@ -21,6 +22,7 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
     ("redact", cc_relay::obs::redact::fuzz_entry),
     ("sigv4", cc_relay::auth::sigv4::fuzz_entry),
     ("sse", cc_relay::codec::sse::fuzz_entry),
+    ("yaml", cc_relay::config::yaml::fuzz_entry),
 ];
 
 #[test]

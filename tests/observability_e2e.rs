@@ -33,8 +33,24 @@ fn metrics_count_requests_streams_and_tokens() {
     }
     let r = post_messages(relay.addr, STREAM_BODY, "x-api-key: wrong\r\n");
     assert_eq!(r.status, 401);
-    // Loopback scrapes need no credential.
-    let m = raw_request(relay.addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    // Loopback scrapes need no credential. A request is counted just after its last
+    // byte went out, so wait until the scrape has seen all three.
+    let scrape = || raw_request(relay.addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    let all_counted = |text: &str| {
+        metric_value(
+            text,
+            r#"cc_relay_requests_total{provider="main",status="200"}"#,
+        ) == Some(2.0)
+            && metric_value(
+                text,
+                r#"cc_relay_requests_total{provider="none",status="401"}"#,
+            )
+            .is_some()
+    };
+    assert!(wait_for(std::time::Duration::from_secs(5), || all_counted(
+        &scrape().text()
+    )));
+    let m = scrape();
     assert_eq!(m.status, 200);
     assert_eq!(
         m.header("content-type"),
