@@ -224,7 +224,7 @@ impl<'a> Parser<'a> {
 
     /// `-` followed by whitespace or the end of the line.
     fn at_seq_entry(&self) -> bool {
-        self.peek() == Some('-') && self.peek_second().map_or(true, is_ws)
+        self.peek() == Some('-') && self.peek_second().is_none_or(is_ws)
     }
 
     fn has_break(&self, row: usize) -> bool {
@@ -371,7 +371,7 @@ impl<'a> Parser<'a> {
         let Some(first) = self.peek() else {
             return Ok(Node::new(Value::Null, self.lineno()));
         };
-        let second_is_space = self.peek_second().map_or(true, is_ws);
+        let second_is_space = self.peek_second().is_none_or(is_ws);
         match first {
             '&' => return self.error("anchors ('&name') are not supported"),
             '*' => return self.error("aliases ('*name') are not supported"),
@@ -490,7 +490,7 @@ impl<'a> Parser<'a> {
                 let mut prev_ws = true;
                 let mut chars = rest.char_indices().peekable();
                 while let Some((_, c)) = chars.next() {
-                    if c == ':' && chars.peek().map_or(true, |&(_, n)| is_ws(n)) {
+                    if c == ':' && chars.peek().is_none_or(|&(_, n)| is_ws(n)) {
                         return true;
                     }
                     if c == '#' && prev_ws {
@@ -504,7 +504,7 @@ impl<'a> Parser<'a> {
         match after_key {
             Some(end) => {
                 let tail = rest.get(end..).unwrap_or("").trim_start_matches(is_ws);
-                tail.starts_with(':') && tail.chars().nth(1).map_or(true, is_ws)
+                tail.starts_with(':') && tail.chars().nth(1).is_none_or(is_ws)
             }
             None => false,
         }
@@ -515,7 +515,7 @@ impl<'a> Parser<'a> {
         let Some(first) = self.peek() else {
             return self.error("expected 'key: value'");
         };
-        let second_is_space = self.peek_second().map_or(true, is_ws);
+        let second_is_space = self.peek_second().is_none_or(is_ws);
         let key = match first {
             '&' => return self.error("anchors ('&name') are not supported"),
             '*' => return self.error("aliases ('*name') are not supported"),
@@ -545,7 +545,7 @@ impl<'a> Parser<'a> {
                 let mut prev_ws = true;
                 let mut chars = rest.char_indices().peekable();
                 while let Some((i, c)) = chars.next() {
-                    if c == ':' && chars.peek().map_or(true, |&(_, n)| is_ws(n)) {
+                    if c == ':' && chars.peek().is_none_or(|&(_, n)| is_ws(n)) {
                         colon = Some(i);
                         break;
                     }
@@ -573,7 +573,7 @@ impl<'a> Parser<'a> {
             }
         };
         self.skip_inline_ws();
-        if self.peek() != Some(':') || !self.peek_second().map_or(true, is_ws) {
+        if self.peek() != Some(':') || !self.peek_second().is_none_or(is_ws) {
             return self.error("expected ':' followed by a space after the key");
         }
         self.col += 1;
@@ -1066,7 +1066,7 @@ impl<'a> Parser<'a> {
         adjacent_ok
             || self
                 .peek_second()
-                .map_or(true, |c| is_ws(c) || is_flow_indicator(c))
+                .is_none_or(|c| is_ws(c) || is_flow_indicator(c))
     }
 
     fn flow_key(&self, node: &Node) -> Result<String> {
@@ -1083,7 +1083,7 @@ impl<'a> Parser<'a> {
         let Some(first) = self.peek() else {
             return self.error_at(start_row, "unterminated flow collection");
         };
-        let second_is_space = self.peek_second().map_or(true, is_ws);
+        let second_is_space = self.peek_second().is_none_or(is_ws);
         let line = self.lineno();
         match first {
             '[' | '{' => self.parse_flow_collection(),
@@ -1119,7 +1119,7 @@ impl<'a> Parser<'a> {
                     || (c == ':'
                         && chars
                             .peek()
-                            .map_or(true, |&(_, n)| is_ws(n) || is_flow_indicator(n)));
+                            .is_none_or(|&(_, n)| is_ws(n) || is_flow_indicator(n)));
                 if ends_here {
                     end = i;
                     stopped = true;
