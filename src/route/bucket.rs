@@ -47,8 +47,10 @@ impl TokenBucket {
         self.limit == 0
     }
 
-    /// Nanoseconds of refill still owed before the bucket is full.
-    fn deficit(&self, now_ns: u64) -> u64 {
+    /// Nanoseconds of refill still owed before the bucket is full. `deficit / 60 s` is the
+    /// fraction of the capacity in use, whatever the limit, so deficits of buckets with
+    /// different limits compare directly (0 for an unlimited bucket).
+    pub fn deficit(&self, now_ns: u64) -> u64 {
         self.full_at.saturating_sub(now_ns)
     }
 
@@ -63,6 +65,10 @@ impl TokenBucket {
     fn cost_ns(&self, tokens: u64) -> u64 {
         if self.limit == 0 {
             return 0;
+        }
+        // u128 division is a library call; every realistic token count fits in u64.
+        if let Some(product) = tokens.checked_mul(WINDOW_NS) {
+            return product / self.limit;
         }
         let ns = tokens as u128 * WINDOW / self.limit as u128;
         u64::try_from(ns).unwrap_or(u64::MAX)

@@ -36,10 +36,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::bucket::TokenBucket;
+use super::bucket::{TokenBucket, WINDOW_NS};
 use super::ratelimit::RateLimitHeaders;
 use super::rng::{fresh_seed, SharedRng};
 use crate::config::schema::{KeyConfig, KeyStrategy};
@@ -185,9 +185,18 @@ impl Limits {
 /// account into the same numbers.
 #[derive(Debug)]
 struct KeyState {
+    /// What least_loaded reads for every key on every request, on one cache line.
+    scan: ScanLine,
+    buckets: [AtomicBucket; BUCKETS],
     /// Serialises writers; readers use the atomics.
     writer: Mutex<Limits>,
-    buckets: [AtomicBucket; BUCKETS],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct ScanLine {
+    /// The latest `full_at` of the four buckets (written with them): how used the key is.
+    busiest_full_at: AtomicU64,
     /// Nanoseconds since the pool epoch; 0 = not cooling down.
     cooldown_until: AtomicU64,
     bad: AtomicBool,
@@ -196,13 +205,12 @@ struct KeyState {
 impl KeyState {
     fn new(configured: [u64; BUCKETS]) -> KeyState {
         let state = KeyState {
+            scan: ScanLine::default(),
+            buckets: Default::default(),
             writer: Mutex::new(Limits {
                 configured,
                 learned: [0; BUCKETS],
             }),
-            buckets: Default::default(),
-            cooldown_until: AtomicU64::new(0),
-            bad: AtomicBool::new(false),
         };
         for (bucket, limit) in state.buckets.iter().zip(configured) {
             bucket.store(TokenBucket::new(limit));
@@ -224,37 +232,59 @@ impl KeyState {
     }
 
     fn store_all(&self, buckets: &[TokenBucket; BUCKETS]) {
+        let mut busiest = 0;
         for (slot, bucket) in self.buckets.iter().zip(buckets) {
             slot.store(*bucket);
+            busiest = busiest.max(bucket.parts().1);
         }
+        self.scan.busiest_full_at.store(busiest, Ordering::Release);
     }
 
     fn usable(&self, now_ns: u64) -> bool {
-        !self.bad.load(Ordering::Acquire) && self.cooldown_until.load(Ordering::Acquire) <= now_ns
+        !self.scan.bad.load(Ordering::Acquire)
+            && self.scan.cooldown_until.load(Ordering::Acquire) <= now_ns
     }
 
-    /// Lock-free look: `Some(headroom in ppm)` if this key could take the request now.
-    fn headroom(&self, now_ns: u64, input: u64) -> Option<u32> {
+    /// Lock-free, exact: whether this key could take the request now.
+    fn fits(&self, now_ns: u64, input: u64) -> bool {
+        self.usable(now_ns)
+            && self
+                .buckets
+                .iter()
+                .enumerate()
+                .all(|(i, slot)| slot.load().fits(now_ns, need(i, input)))
+    }
+
+    /// Lock-free, cheap: how used the key is — the largest bucket deficit in ns (fraction
+    /// used = deficit / 60 s, comparable across limits). `None` if it cannot be used at
+    /// all (bad, cooling down, a bucket empty or in debt). No division, no limit load:
+    /// this is what least_loaded evaluates for every key on every request.
+    fn load(&self, now_ns: u64) -> Option<u64> {
         if !self.usable(now_ns) {
             return None;
         }
-        let mut headroom = 1_000_000u32;
-        for (i, slot) in self.buckets.iter().enumerate() {
-            let bucket = slot.load();
-            if bucket.is_unlimited() {
-                continue;
-            }
-            if !bucket.fits(now_ns, need(i, input)) {
-                return None;
-            }
-            headroom = headroom.min(bucket.headroom_ppm(now_ns));
-        }
-        Some(headroom)
+        let worst = self
+            .scan
+            .busiest_full_at
+            .load(Ordering::Acquire)
+            .saturating_sub(now_ns);
+        (worst < WINDOW_NS).then_some(worst)
     }
 
     /// Under the key's lock: re-check and take. Returns `(charged tpm, charged itpm)`.
-    fn try_take(&self, now_ns: u64, input: u64) -> Option<(u64, u64)> {
-        let _writer = self.lock();
+    /// Without `wait`, a key another thread is updating right now is passed over: under
+    /// least_loaded every thread's scan converges on the same key, and queueing on its
+    /// lock would cost more than choosing again.
+    fn try_take(&self, now_ns: u64, input: u64, wait: bool) -> Option<(u64, u64)> {
+        let _writer = if wait {
+            self.lock()
+        } else {
+            match self.writer.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return None,
+            }
+        };
         if !self.usable(now_ns) {
             return None;
         }
@@ -280,10 +310,11 @@ impl KeyState {
 
     /// Nanoseconds until this key could take the request; `None` if it never will (bad).
     fn wait_ns(&self, now_ns: u64, input: u64) -> Option<u64> {
-        if self.bad.load(Ordering::Acquire) {
+        if self.scan.bad.load(Ordering::Acquire) {
             return None;
         }
         let cooldown = self
+            .scan
             .cooldown_until
             .load(Ordering::Acquire)
             .saturating_sub(now_ns);
@@ -467,11 +498,11 @@ impl KeyPool {
         }
         let now_ns = self.ns(now);
         let input = estimated_input_tokens;
-        for _ in 0..CHOOSE_ROUNDS {
-            let Some(index) = self.choose(now_ns, input) else {
+        for round in 0..CHOOSE_ROUNDS {
+            let Some(index) = self.choose(now_ns, input, round > 0) else {
                 break;
             };
-            if let Some(charged) = self.keys[index].state.try_take(now_ns, input) {
+            if let Some(charged) = self.keys[index].state.try_take(now_ns, input, false) {
                 return Ok(self.lease(index, charged));
             }
         }
@@ -480,7 +511,7 @@ impl KeyPool {
         let start = self.cursor.load(Ordering::Relaxed);
         for offset in 0..n {
             let index = (start + offset) % n;
-            if let Some(charged) = self.keys[index].state.try_take(now_ns, input) {
+            if let Some(charged) = self.keys[index].state.try_take(now_ns, input, true) {
                 return Ok(self.lease(index, charged));
             }
         }
@@ -499,35 +530,40 @@ impl KeyPool {
         }
     }
 
-    /// A lock-free choice of a key that looks able to take the request.
-    fn choose(&self, now_ns: u64, input: u64) -> Option<usize> {
+    /// A lock-free choice of a key that looks able to take the request. least_loaded's
+    /// first round ranks by the cheap `load` alone; if that key cannot take the request
+    /// after all, later rounds (`exact`) only rank keys that fit it exactly.
+    fn choose(&self, now_ns: u64, input: u64, exact: bool) -> Option<usize> {
         let n = self.keys.len();
-        let fits = |i: usize| self.keys[i].state.headroom(now_ns, input);
+        let fits = |i: usize| self.keys[i].state.fits(now_ns, input);
         match self.strategy {
             KeyStrategy::LeastLoaded => {
-                // Starting the scan at a rotating point makes equal headroom rotate.
-                let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-                let mut best: Option<(usize, u32)> = None;
-                for offset in 0..n {
-                    let i = (start.wrapping_add(offset)) % n;
-                    if let Some(room) = fits(i) {
-                        match best {
-                            Some((_, best_room)) if best_room >= room => {}
-                            _ => best = Some((i, room)),
-                        }
+                // Starting the scan at a rotating point makes equal load rotate.
+                let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+                let mut best: Option<(usize, u64)> = None;
+                // One division for the start, not one per key: this loop runs for every
+                // key on every request.
+                for i in (start..n).chain(0..start) {
+                    let Some(load) = self.keys[i].state.load(now_ns) else {
+                        continue;
+                    };
+                    if best.is_some_and(|(_, best_load)| best_load <= load) {
+                        continue;
                     }
+                    if exact && !fits(i) {
+                        continue;
+                    }
+                    best = Some((i, load));
                 }
                 best.map(|(i, _)| i)
             }
             KeyStrategy::RoundRobin => {
-                let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-                (0..n)
-                    .map(|offset| (start.wrapping_add(offset)) % n)
-                    .find(|&i| fits(i).is_some())
+                let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+                (start..n).chain(0..start).find(|&i| fits(i))
             }
             KeyStrategy::Random => {
                 let first = self.rng.below(n as u64) as usize;
-                if fits(first).is_some() {
+                if fits(first) {
                     return Some(first);
                 }
                 self.uniform_among_fitting(&fits)
@@ -537,12 +573,12 @@ impl KeyPool {
                 if total > 0 {
                     let ticket = self.rng.below(total);
                     let first = self.cumulative_weight.partition_point(|&c| c <= ticket);
-                    if first < n && fits(first).is_some() {
+                    if first < n && fits(first) {
                         return Some(first);
                     }
                 }
                 let weights: u64 = (0..n)
-                    .filter(|&i| fits(i).is_some())
+                    .filter(|&i| fits(i))
                     .map(|i| self.keys[i].weight)
                     .sum();
                 if weights == 0 {
@@ -551,7 +587,7 @@ impl KeyPool {
                 let mut ticket = self.rng.below(weights);
                 for i in 0..n {
                     let weight = self.keys[i].weight;
-                    if weight == 0 || fits(i).is_none() {
+                    if weight == 0 || !fits(i) {
                         continue;
                     }
                     if ticket < weight {
@@ -564,14 +600,14 @@ impl KeyPool {
         }
     }
 
-    fn uniform_among_fitting(&self, fits: &dyn Fn(usize) -> Option<u32>) -> Option<usize> {
+    fn uniform_among_fitting(&self, fits: &dyn Fn(usize) -> bool) -> Option<usize> {
         let n = self.keys.len();
-        let count = (0..n).filter(|&i| fits(i).is_some()).count();
+        let count = (0..n).filter(|&i| fits(i)).count();
         if count == 0 {
             return None;
         }
         let pick = self.rng.below(count as u64) as usize;
-        (0..n).filter(|&i| fits(i).is_some()).nth(pick)
+        (0..n).filter(|&i| fits(i)).nth(pick)
     }
 
     /// The response's `usage`: moves the input estimate to the real count and charges the
@@ -616,7 +652,10 @@ impl KeyPool {
     pub fn cooldown_until(&self, key: KeyId, until: Instant) {
         if let Some(k) = self.get(key) {
             let until_ns = self.ns(until).max(1);
-            k.state.cooldown_until.fetch_max(until_ns, Ordering::AcqRel);
+            k.state
+                .scan
+                .cooldown_until
+                .fetch_max(until_ns, Ordering::AcqRel);
         }
     }
 
@@ -625,7 +664,10 @@ impl KeyPool {
         if let Some(k) = self.get(key) {
             let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
             let until_ns = self.ns(now).saturating_add(ns).max(1);
-            k.state.cooldown_until.fetch_max(until_ns, Ordering::AcqRel);
+            k.state
+                .scan
+                .cooldown_until
+                .fetch_max(until_ns, Ordering::AcqRel);
         }
     }
 
@@ -633,14 +675,14 @@ impl KeyPool {
     /// time, so the caller logs it once.
     pub fn mark_bad(&self, key: KeyId) -> bool {
         match self.get(key) {
-            Some(k) => !k.state.bad.swap(true, Ordering::AcqRel),
+            Some(k) => !k.state.scan.bad.swap(true, Ordering::AcqRel),
             None => false,
         }
     }
 
     pub fn is_bad(&self, key: KeyId) -> bool {
         self.get(key)
-            .is_some_and(|k| k.state.bad.load(Ordering::Acquire))
+            .is_some_and(|k| k.state.scan.bad.load(Ordering::Acquire))
     }
 
     /// Applies the limits a response reported for this key (rule in the module doc).
@@ -676,6 +718,7 @@ impl KeyPool {
                 };
                 let cooldown_left = k
                     .state
+                    .scan
                     .cooldown_until
                     .load(Ordering::Acquire)
                     .saturating_sub(now_ns);
@@ -691,7 +734,7 @@ impl KeyPool {
                     otpm_remaining: remaining(&b[OTPM]),
                     cooling_down_for: (cooldown_left > 0)
                         .then(|| Duration::from_nanos(cooldown_left)),
-                    bad: k.state.bad.load(Ordering::Acquire),
+                    bad: k.state.scan.bad.load(Ordering::Acquire),
                 }
             })
             .collect()
@@ -708,7 +751,7 @@ impl KeyState {
             bucket.set_limit(now_ns, limits.effective(i));
         }
         self.store_all(&buckets);
-        self.bad.store(false, Ordering::Release);
+        self.scan.bad.store(false, Ordering::Release);
     }
 }
 
