@@ -567,3 +567,31 @@ fn property_never_picks_a_cooling_or_bad_key() {
         }
     }
 }
+
+#[test]
+fn least_loaded_skips_the_least_used_key_when_the_request_does_not_fit_it() {
+    let t0 = Instant::now();
+    let small = KeyConfig {
+        itpm_limit: 1_000,
+        ..KeyConfig::new("sk-small")
+    };
+    let large = KeyConfig {
+        itpm_limit: 100_000,
+        ..KeyConfig::new("sk-large")
+    };
+    let pool = KeyPool::with_seed(&[small, large], KeyStrategy::LeastLoaded, t0, 1);
+    let set_remaining = |i: usize, left: &str| {
+        let h = RateLimitHeaders::parse([("anthropic-ratelimit-input-tokens-remaining", left)]);
+        pool.learn_limits(pool.key_id(i).unwrap(), &h, t0);
+    };
+    set_remaining(0, "500"); // 50 % used, 500 left
+    set_remaining(1, "40000"); // 60 % used, 40 000 left
+                               // Small requests go to the less used key...
+    let lease = pool.acquire(t0, 100).unwrap();
+    assert_eq!(lease.key().index(), 0);
+    pool.refund(lease, t0);
+    // ...an 800-token request does not fit it and goes to the other one.
+    let lease = pool.acquire(t0, 800).unwrap();
+    assert_eq!(lease.key().index(), 1);
+    assert_eq!(pool.snapshot(t0)[1].itpm_remaining, Some(39_200));
+}

@@ -20,8 +20,15 @@
 //! Concurrency: all methods take `&self`; the pool is shared by every connection thread.
 //! Each key's numbers live in atomics, so choosing a key reads them without any lock;
 //! only the chosen key's own small mutex is taken to re-check and take (a few integer
-//! operations), and updates to one key never block another. A key that looked free but
-//! was taken meanwhile is simply skipped on the next round.
+//! operations), and updates to one key never block another. While choosing, a key whose
+//! lock is busy, or that was taken meanwhile, is passed over and the choice is made again;
+//! only before answering `Exhausted` does `acquire` wait for the locks of the keys that
+//! still fit, so a key with room is never missed.
+//!
+//! least_loaded ranks keys by how used their busiest bucket is. In a token bucket kept as
+//! "full again at" (see `bucket`), the used fraction is `(full_at - now) / 60 s` whatever
+//! the limit, so one maintained timestamp per key, read without any division, orders the
+//! keys by headroom; equal ones (typically: all full) rotate round robin.
 //!
 //! Rules where SPEC leaves room:
 //! - Learned limits: a learned limit is the upstream's hard limit, a configured limit is
@@ -506,12 +513,16 @@ impl KeyPool {
                 return Ok(self.lease(index, charged));
             }
         }
-        // Contended or nothing looked free: try each key under its lock once, so a key
-        // with room is never missed.
-        let start = self.cursor.load(Ordering::Relaxed);
-        for offset in 0..n {
-            let index = (start + offset) % n;
-            if let Some(charged) = self.keys[index].state.try_take(now_ns, input, true) {
+        // Every round lost a race, or nothing looked free. Before answering "exhausted",
+        // wait for the lock of each key that still fits, so a key with room is never
+        // missed; keys that do not fit are not locked at all.
+        let start = self.cursor.load(Ordering::Relaxed) % n;
+        for index in (start..n).chain(0..start) {
+            let state = &self.keys[index].state;
+            if !state.fits(now_ns, input) {
+                continue;
+            }
+            if let Some(charged) = state.try_take(now_ns, input, true) {
                 return Ok(self.lease(index, charged));
             }
         }
