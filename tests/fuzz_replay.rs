@@ -4,9 +4,10 @@
 use std::path::Path;
 
 /// (corpus directory name, the entry point its fuzz target calls)
-const TARGETS: &[(&str, fn(&[u8]))] = &[
-    ("route_ratelimit_headers", cc_relay::route::ratelimit::fuzz_entry),
-];
+const TARGETS: &[(&str, fn(&[u8]))] = &[(
+    "route_ratelimit_headers",
+    cc_relay::route::ratelimit::fuzz_entry,
+)];
 
 #[test]
 fn every_corpus_file_replays_without_panic() {
