@@ -20,6 +20,10 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
     ("http1", cc_relay::codec::http1::fuzz_entry),
     ("json", cc_relay::codec::json::fuzz_entry),
     ("redact", cc_relay::obs::redact::fuzz_entry),
+    (
+        "route_ratelimit_headers",
+        cc_relay::route::ratelimit::fuzz_entry,
+    ),
     ("sigv4", cc_relay::auth::sigv4::fuzz_entry),
     ("sse", cc_relay::codec::sse::fuzz_entry),
     ("yaml", cc_relay::config::yaml::fuzz_entry),
