@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use super::{map_model, Inbound, Operation, Prepared, Provider};
 use crate::auth::client::ClientCredential;
-use crate::config::{AzureAuth, KeyConfig, ProviderConfig, ProviderType};
+use crate::config::{AzureAuth, ProviderConfig, ProviderType};
 
 /// Client headers that describe the request itself and are safe to pass on. Credentials,
 /// addresses, cookies and encodings are never in this list.
@@ -31,7 +31,7 @@ pub fn prepare<'a>(
     provider: &Provider,
     op: Operation,
     inbound: &Inbound<'a>,
-    key: Option<&KeyConfig>,
+    key: Option<&str>,
     forwarded: Option<&ClientCredential>,
 ) -> Prepared<'a> {
     let config = &provider.config;
@@ -103,7 +103,7 @@ pub fn prepare<'a>(
 fn push_auth(
     headers: &mut Vec<(String, Vec<u8>)>,
     config: &ProviderConfig,
-    key: Option<&KeyConfig>,
+    key: Option<&str>,
     forwarded: Option<&ClientCredential>,
 ) {
     let bearer = |k: &str| {
@@ -120,16 +120,16 @@ fn push_auth(
                 headers.push(c.header());
             }
         }
-        (ProviderType::Anthropic, Some(k)) => headers.push(api_key(&k.key)),
+        (ProviderType::Anthropic, Some(k)) => headers.push(api_key(k)),
         (ProviderType::Zai, Some(k)) => {
-            headers.push(api_key(&k.key));
-            headers.push(bearer(&k.key));
+            headers.push(api_key(k));
+            headers.push(bearer(k));
         }
-        (ProviderType::Minimax | ProviderType::Ollama, Some(k)) => headers.push(bearer(&k.key)),
+        (ProviderType::Minimax | ProviderType::Ollama, Some(k)) => headers.push(bearer(k)),
         (ProviderType::Azure, Some(k)) => headers.push(match config.azure_auth {
-            AzureAuth::ApiKey => ("api-key".to_string(), k.key.as_bytes().to_vec()),
-            AzureAuth::XApiKey => api_key(&k.key),
-            AzureAuth::Bearer => bearer(&k.key),
+            AzureAuth::ApiKey => ("api-key".to_string(), k.as_bytes().to_vec()),
+            AzureAuth::XApiKey => api_key(k),
+            AzureAuth::Bearer => bearer(k),
         }),
         _ => {}
     }
@@ -149,7 +149,7 @@ mod tests {
     fn anthropic_prepare<'a>(
         p: &Provider,
         inbound: &Inbound<'a>,
-        key: Option<&KeyConfig>,
+        key: Option<&str>,
         forwarded: Option<&ClientCredential>,
     ) -> Prepared<'a> {
         prepare(p, Operation::Messages, inbound, key, forwarded)
@@ -177,7 +177,7 @@ mod tests {
             headers: &h,
             query: Some("beta=true"),
         };
-        let out = anthropic_prepare(&p, &inbound, Some(&KeyConfig::new("zk")), None);
+        let out = anthropic_prepare(&p, &inbound, Some("zk"), None);
         assert_eq!(out.target, "/api/anthropic/v1/messages?beta=true");
         assert_eq!(header(&out, "x-api-key"), Some(&b"zk"[..]));
         assert_eq!(header(&out, "authorization"), Some(&b"Bearer zk"[..]));
@@ -220,14 +220,14 @@ mod tests {
             query: None,
         };
         let a = provider(ProviderType::Anthropic, "https://api.anthropic.com");
-        let out = anthropic_prepare(&a, &inbound, Some(&KeyConfig::new("pool")), Some(&cred));
+        let out = anthropic_prepare(&a, &inbound, Some("pool"), Some(&cred));
         assert_eq!(
             header(&out, "authorization"),
             Some(&b"Bearer sk-ant-oat"[..])
         );
         assert_eq!(header(&out, "x-api-key"), None);
         let m = provider(ProviderType::Minimax, "https://api.minimax.io/anthropic");
-        let out = anthropic_prepare(&m, &inbound, Some(&KeyConfig::new("mk")), Some(&cred));
+        let out = anthropic_prepare(&m, &inbound, Some("mk"), Some(&cred));
         assert_eq!(header(&out, "authorization"), Some(&b"Bearer mk"[..]));
     }
 
@@ -265,7 +265,7 @@ mod tests {
             c.base_url = Some(base.into());
             c.azure_auth = auth;
             let p = Provider::new(c).unwrap();
-            let out = anthropic_prepare(&p, &inbound, Some(&KeyConfig::new("ak")), None);
+            let out = anthropic_prepare(&p, &inbound, Some("ak"), None);
             assert_eq!(out.target, "/anthropic/v1/messages");
             assert_eq!(header(&out, header_name), Some(value.as_bytes()));
         }

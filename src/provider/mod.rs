@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::auth::client::ClientCredential;
 use crate::auth::google::{find_credentials_in_process, GoogleTokenProvider};
 use crate::codec::http1::Headers;
-use crate::config::{KeyConfig, ProviderConfig, ProviderType};
+use crate::config::{ProviderConfig, ProviderType};
 use crate::net::client::{Endpoint, HttpClient};
 use crate::relay::error::ApiError;
 use bedrock::AwsAuth;
@@ -176,7 +176,7 @@ impl Provider {
         &self,
         op: Operation,
         inbound: &Inbound<'a>,
-        key: Option<&KeyConfig>,
+        key: Option<&str>,
         forwarded: Option<&ClientCredential>,
         client: &HttpClient,
     ) -> Result<Prepared<'a>, ApiError> {

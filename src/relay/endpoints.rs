@@ -3,8 +3,12 @@
 //! `count_tokens` on providers that have no such endpoint.
 
 use crate::net::server::{Request, ResponseWriter};
-use crate::obs::metrics::Metrics;
+use std::time::{Instant, SystemTime};
+
+use crate::obs::metrics::{CircuitGauge, KeyHeadroom, Metrics};
+use crate::obs::time::rfc3339_millis;
 use crate::relay::Runtime;
+use crate::route::CircuitState;
 
 fn json_headers(req: &Request) -> Vec<(String, Vec<u8>)> {
     vec![
@@ -62,22 +66,29 @@ pub fn models(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
 }
 
 pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
+    let now = Instant::now();
+    let unix_now = SystemTime::now();
     let data: Vec<serde_json::Value> = rt
         .providers
         .iter()
-        .map(|p| {
-            let keys: Vec<serde_json::Value> = p
-                .config
-                .keys
-                .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let keys: Vec<serde_json::Value> = rt.pools[i]
+                .snapshot(now)
+                .into_iter()
                 .map(|k| {
+                    let until = k
+                        .cooling_down_for
+                        .map(|d| serde_json::Value::from(rfc3339_millis(unix_now + d)))
+                        .unwrap_or(serde_json::Value::Null);
                     serde_json::json!({
-                        "label": k.label(),
+                        "label": k.label,
                         "rpm_limit": k.rpm_limit,
-                        "rpm_remaining": serde_json::Value::Null,
+                        "rpm_remaining": k.rpm_remaining,
                         "tpm_limit": k.tpm_limit,
-                        "tpm_remaining": serde_json::Value::Null,
-                        "cooling_down_until": serde_json::Value::Null,
+                        "tpm_remaining": k.tpm_remaining,
+                        "cooling_down_until": until,
+                        "bad": k.bad,
                     })
                 })
                 .collect();
@@ -87,7 +98,7 @@ pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
                 "enabled": p.config.enabled,
                 "priority": p.config.effective_priority(),
                 "weight": p.config.effective_weight(),
-                "circuit": "closed",
+                "circuit": rt.breakers[i].state(now).as_str(),
                 "models": p.config.models,
                 "keys": keys,
             })
@@ -96,8 +107,41 @@ pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
     send_json(req, resp, 200, &serde_json::json!({ "data": data }));
 }
 
+/// Remaining capacity of every limited key, for `cc_relay_key_headroom`.
+pub fn key_headroom(rt: &Runtime) -> Vec<KeyHeadroom> {
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for (i, p) in rt.providers.iter().enumerate() {
+        for k in rt.pools[i].snapshot(now) {
+            let limits = [
+                ("rpm", k.rpm_remaining),
+                ("tpm", k.tpm_remaining),
+                ("itpm", k.itpm_remaining),
+                ("otpm", k.otpm_remaining),
+            ];
+            for (limit, remaining) in limits {
+                if let Some(r) = remaining {
+                    out.push(KeyHeadroom {
+                        provider: p.config.name.clone(),
+                        key: k.label.clone(),
+                        limit: limit.to_string(),
+                        remaining: r as f64,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// 503 when no enabled provider could take a request right now (every circuit open).
 pub fn health(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
-    let any = rt.providers.iter().any(|p| p.config.enabled);
+    let now = Instant::now();
+    let any = rt
+        .providers
+        .iter()
+        .enumerate()
+        .any(|(i, p)| p.config.enabled && rt.breakers[i].state(now) != CircuitState::Open);
     if any {
         send_json(req, resp, 200, &serde_json::json!({"status": "ok"}));
     } else {
@@ -123,7 +167,15 @@ pub fn metrics(rt: &Runtime, metrics: &Metrics, req: &Request, resp: &mut Respon
         ),
         ("request-id".to_string(), req.id.as_bytes().to_vec()),
     ];
-    let _ = resp.send(200, &headers, metrics.render(&[]).as_bytes());
+    for (i, handle) in rt.provider_metrics.iter().enumerate() {
+        handle.set_circuit_state(match rt.breakers[i].state(Instant::now()) {
+            CircuitState::Closed => CircuitGauge::Closed,
+            CircuitState::HalfOpen => CircuitGauge::HalfOpen,
+            CircuitState::Open => CircuitGauge::Open,
+        });
+    }
+    let body = metrics.render(&key_headroom(rt));
+    let _ = resp.send(200, &headers, body.as_bytes());
 }
 
 /// Roughly four characters per token over the text the model would read: good enough
@@ -149,8 +201,13 @@ pub fn estimate_tokens(body: &[u8]) -> u64 {
     (chars as u64).div_ceil(4).max(1)
 }
 
-pub fn count_tokens_estimate(req: &Request, resp: &mut ResponseWriter<'_>) {
-    let mut headers = json_headers(req);
+/// Answers count_tokens locally; `headers` carries the request id and debug headers.
+pub fn count_tokens_estimate(
+    req: &Request,
+    resp: &mut ResponseWriter<'_>,
+    mut headers: Vec<(String, Vec<u8>)>,
+) {
+    headers.push(("content-type".to_string(), b"application/json".to_vec()));
     headers.push(("x-cc-relay-estimate".to_string(), b"true".to_vec()));
     let body = serde_json::json!({"input_tokens": estimate_tokens(&req.body)});
     let _ = resp.send(200, &headers, body.to_string().as_bytes());

@@ -8,12 +8,14 @@
 use std::time::{Duration, Instant};
 
 use crate::auth::client::AuthDecision;
+use crate::config::ProviderType;
 use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamResponse};
 use crate::net::server::{Request, ResponseWriter};
 use crate::provider::{Inbound, Operation, Provider, ResponseShape};
 use crate::relay::error::ApiError;
 use crate::relay::stream::{StreamRelay, Usage};
 use crate::relay::{RequestRecord, Runtime};
+use crate::route::{AcquireError, Admission, KeyLease, RateLimitHeaders};
 
 /// Upstream error bodies larger than this are cut when relayed.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -61,20 +63,6 @@ fn parse_fields(body: &[u8]) -> Result<Parsed, ApiError> {
     Ok(Parsed { model, stream })
 }
 
-/// Provider indices to try, in order. Single-provider routing for now: enabled
-/// providers by priority (higher first), then config order.
-fn plan(rt: &Runtime) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..rt.providers.len())
-        .filter(|&i| rt.providers[i].config.enabled)
-        .collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(rt.providers[i].config.effective_priority()));
-    let max = rt.config.routing.max_attempts as usize;
-    if max > 0 {
-        order.truncate(max);
-    }
-    order
-}
-
 /// Statuses after which the next provider may serve the same request.
 fn is_failover_status(status: u16) -> bool {
     status == 429 || status >= 500
@@ -85,6 +73,46 @@ fn client_error_to_api(e: &ClientError) -> ApiError {
         ClientError::Timeout(what) => ApiError::new(504, format!("upstream timed out ({what})")),
         other => ApiError::new(502, format!("upstream unreachable or invalid: {other}")),
     }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An upstream answer read whole, kept to relay later if nothing better comes along
+/// (the last key's 429 or 401 when every key of a provider failed).
+struct BufferedAnswer {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// How one provider's attempt ended, when it did not answer the client itself.
+enum ProviderOutcome {
+    /// The response (success or a final error) went to the client.
+    Answered,
+    /// Try the next provider; `error` is what the client gets if none is left.
+    Failed(ApiError),
+    /// Every key of the provider is rate limited or cooling down, for at least this long.
+    Exhausted(Duration),
+    /// Every key was refused (429/401/403 with no key left): relay that answer unless a
+    /// later provider succeeds.
+    KeysRefused(BufferedAnswer),
+}
+
+/// One request's journey through the plan.
+struct Attempt<'r, 'w, 'x> {
+    rt: &'r Runtime,
+    req: &'r Request,
+    resp: &'r mut ResponseWriter<'w>,
+    op: Operation,
+    inbound: Inbound<'x>,
+    auth: &'r AuthDecision,
+    record: &'r mut RequestRecord,
+    estimate: u64,
 }
 
 pub fn handle(
@@ -110,103 +138,346 @@ pub fn handle(
         headers: &req.head.headers,
         query: req.head.query(),
     };
-    let candidates = plan(rt);
-    if candidates.is_empty() {
-        let _ = resp.send_error(&ApiError::new(503, "no provider is enabled"), &req.id);
-        return;
-    }
-    let routing = &rt.config.routing;
-    let mut last_error: Option<ApiError> = None;
-    let mut failover_deadline: Option<Instant> = None;
-    for (n, &index) in candidates.iter().enumerate() {
-        let is_last = n + 1 == candidates.len();
-        if failover_deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        let provider = &rt.providers[index];
-        record.attempts += 1;
-        record.provider_index = Some(index);
-        record.provider = Some(provider.name().to_string());
-        if op == Operation::CountTokens && !provider.supports(op) {
-            super::endpoints::count_tokens_estimate(req, resp);
-            return;
-        }
-        let key = provider.config.keys.first();
-        record.key = key.map(|k| k.label());
-        let prepared =
-            match provider.prepare(op, &inbound, key, auth.forwarded_credential(), &rt.client) {
-                Ok(p) => p,
-                Err(e) if e.status >= 500 => {
-                    last_error = Some(e);
-                    continue;
-                }
-                Err(e) => {
-                    let _ = resp.send_error(&e, &req.id);
-                    return;
-                }
-            };
-        record.upstream_model = Some(prepared.upstream_model.clone());
-        let upstream_req = UpstreamRequest {
-            method: prepared.method,
-            endpoint: &provider.endpoint,
-            target: prepared.target.clone(),
-            headers: prepared.headers.clone(),
-            body: &prepared.body,
-        };
-        let head_deadline = if inbound.stream {
-            Instant::now() + Duration::from_millis(routing.first_byte_timeout_ms)
-        } else {
-            req.deadline
-        }
-        .min(req.deadline);
-        let deadlines = Deadlines {
-            connect: Duration::from_millis(routing.connect_timeout_ms),
-            head: head_deadline,
-        };
-        let mut upstream = match rt.client.send(&upstream_req, deadlines) {
-            Ok(r) => r,
-            Err(e) => {
-                last_error = Some(client_error_to_api(&e));
-                failover_deadline.get_or_insert_with(|| {
-                    Instant::now() + Duration::from_millis(routing.failover_timeout_ms)
-                });
+    let now = Instant::now();
+    let plan = rt
+        .router
+        .plan(&parsed.model, |i| rt.breakers[i].availability(now));
+    let mut attempt = Attempt {
+        rt,
+        req,
+        resp,
+        op,
+        inbound,
+        auth,
+        record,
+        // Roughly four bytes of JSON per input token: enough to reserve tpm headroom;
+        // corrected from `usage` when the answer ends.
+        estimate: (req.body.len() as u64 / 4).max(1),
+    };
+    attempt.run(&plan.providers, plan.last_resort);
+}
+
+impl Attempt<'_, '_, '_> {
+    fn run(&mut self, plan: &[usize], last_resort: bool) {
+        let routing = &self.rt.config.routing;
+        let mut failover_deadline: Option<Instant> = None;
+        let mut last_error: Option<ApiError> = None;
+        let mut refused: Option<BufferedAnswer> = None;
+        let mut exhausted: Option<Duration> = None;
+        for (n, &index) in plan.iter().enumerate() {
+            if failover_deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let breaker = &self.rt.breakers[index];
+            let admission = breaker.admit(Instant::now());
+            if admission == Admission::Rejected && !last_resort {
                 continue;
             }
-        };
-        let status = upstream.status();
-        if is_failover_status(status) && !is_last {
-            upstream.abort();
-            last_error = Some(ApiError::new(status, format!("upstream answered {status}")));
+            let is_last = n + 1 == plan.len();
+            match self.try_provider(index, is_last, admission) {
+                ProviderOutcome::Answered => return,
+                ProviderOutcome::Failed(e) => last_error = Some(e),
+                ProviderOutcome::Exhausted(wait) => {
+                    exhausted = Some(exhausted.map_or(wait, |w| w.min(wait)));
+                }
+                ProviderOutcome::KeysRefused(answer) => refused = Some(answer),
+            }
             failover_deadline.get_or_insert_with(|| {
                 Instant::now() + Duration::from_millis(routing.failover_timeout_ms)
             });
-            continue;
         }
-        if status == 401 || status == 403 {
-            provider.on_unauthorized();
-        }
-        if !(200..300).contains(&status) {
-            record.ttfb_ms = Some(req.received_at.elapsed().as_millis() as u64);
-            relay_error(req, resp, provider, &mut upstream);
+        let debug = self.debug_headers();
+        if let Some(answer) = refused {
+            let mut headers = answer.headers;
+            headers.extend(debug);
+            let _ = self.resp.send(answer.status, &headers, &answer.body);
             return;
         }
-        if inbound.stream {
+        let err = match (last_error, exhausted) {
+            (Some(e), _) if e.status != 429 || exhausted.is_none() => e,
+            (_, Some(wait)) => ApiError::new(
+                429,
+                "every key of every provider is rate limited; retry after the given time",
+            )
+            .with_retry_after(wait.as_secs_f64().ceil().max(1.0) as u64),
+            (Some(e), None) => e,
+            (None, None) => ApiError::new(503, "no provider could serve the request"),
+        };
+        self.send_api_error(&err, debug);
+    }
+
+    fn send_api_error(&mut self, err: &ApiError, extra: Vec<(String, Vec<u8>)>) {
+        let mut headers = vec![
+            ("content-type".to_string(), b"application/json".to_vec()),
+            ("request-id".to_string(), self.req.id.as_bytes().to_vec()),
+        ];
+        if let Some(s) = err.retry_after {
+            headers.push(("retry-after".to_string(), s.to_string().into_bytes()));
+        }
+        headers.extend(extra);
+        let _ = self.resp.send(err.status, &headers, &err.body());
+    }
+
+    /// `X-CC-Relay-*` headers when `routing.debug` is on.
+    fn debug_headers(&self) -> Vec<(String, Vec<u8>)> {
+        if !self.rt.config.routing.debug {
+            return Vec::new();
+        }
+        let mut out = vec![
+            (
+                "x-cc-relay-strategy".to_string(),
+                self.rt.router.strategy_name().as_bytes().to_vec(),
+            ),
+            (
+                "x-cc-relay-attempts".to_string(),
+                self.record.attempts.to_string().into_bytes(),
+            ),
+        ];
+        if let Some(p) = &self.record.provider {
+            out.push(("x-cc-relay-provider".to_string(), p.as_bytes().to_vec()));
+        }
+        out
+    }
+
+    /// Tries one provider, moving to its next key after a 429 or 401/403 on a pool key.
+    fn try_provider(
+        &mut self,
+        index: usize,
+        is_last: bool,
+        admission: Admission,
+    ) -> ProviderOutcome {
+        let rt = self.rt;
+        let provider = &rt.providers[index];
+        let pool = &rt.pools[index];
+        let breaker = &rt.breakers[index];
+        self.record.provider_index = Some(index);
+        self.record.provider = Some(provider.name().to_string());
+        if self.op == Operation::CountTokens && !provider.supports(self.op) {
+            breaker.on_abandoned(admission);
+            let mut headers = self.debug_headers();
+            headers.push(("request-id".into(), self.req.id.as_bytes().to_vec()));
+            super::endpoints::count_tokens_estimate(self.req, self.resp, headers);
+            return ProviderOutcome::Answered;
+        }
+        let forwarded = self.auth.forwarded_credential();
+        // A subscription user's own credential replaces pool keys on anthropic upstreams.
+        let passes_through = forwarded.is_some() && provider.config.kind == ProviderType::Anthropic;
+        let uses_pool = !pool.is_empty() && !passes_through;
+        let mut refused: Option<BufferedAnswer> = None;
+        loop {
+            let now = Instant::now();
+            let lease = if uses_pool {
+                match pool.acquire(now, self.estimate) {
+                    Ok(lease) => Some(lease),
+                    Err(AcquireError::Exhausted { retry_after }) => {
+                        breaker.on_abandoned(admission);
+                        return match refused {
+                            Some(answer) if answer.status != 429 || is_last => {
+                                ProviderOutcome::KeysRefused(answer)
+                            }
+                            _ => ProviderOutcome::Exhausted(retry_after),
+                        };
+                    }
+                    Err(AcquireError::NoUsableKey) => {
+                        breaker.on_abandoned(admission);
+                        return match refused {
+                            Some(answer) => ProviderOutcome::KeysRefused(answer),
+                            None => ProviderOutcome::Failed(ApiError::new(
+                                503,
+                                format!("provider {} has no usable key", provider.name()),
+                            )),
+                        };
+                    }
+                }
+            } else {
+                None
+            };
+            self.record.attempts += 1;
+            self.record.key = lease
+                .as_ref()
+                .and_then(|l| pool.label(l.key()))
+                .map(str::to_string);
+            let prepared = match provider.prepare(
+                self.op,
+                &self.inbound,
+                lease.as_ref().map(|l| l.secret()),
+                forwarded,
+                &rt.client,
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(l) = lease {
+                        pool.refund(l, now);
+                    }
+                    breaker.on_abandoned(admission);
+                    if e.status >= 500 {
+                        return ProviderOutcome::Failed(e);
+                    }
+                    self.send_api_error(&e, Vec::new());
+                    return ProviderOutcome::Answered;
+                }
+            };
+            self.record.upstream_model = Some(prepared.upstream_model.clone());
+            let routing = &rt.config.routing;
+            let head_deadline = if self.inbound.stream {
+                Instant::now() + Duration::from_millis(routing.first_byte_timeout_ms)
+            } else {
+                self.req.deadline
+            }
+            .min(self.req.deadline);
+            let upstream_req = UpstreamRequest {
+                method: prepared.method,
+                endpoint: &provider.endpoint,
+                target: prepared.target.clone(),
+                headers: prepared.headers.clone(),
+                body: &prepared.body,
+            };
+            let deadlines = Deadlines {
+                connect: Duration::from_millis(routing.connect_timeout_ms),
+                head: head_deadline,
+            };
+            let mut upstream = match rt.client.send(&upstream_req, deadlines) {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(l) = lease {
+                        pool.refund(l, Instant::now());
+                    }
+                    breaker.on_failure(Instant::now());
+                    return ProviderOutcome::Failed(client_error_to_api(&e));
+                }
+            };
+            let status = upstream.status();
+            let now = Instant::now();
+            if let Some(l) = &lease {
+                let limits = RateLimitHeaders::parse(upstream.head.headers.iter());
+                pool.learn_limits(l.key(), &limits, now);
+                if status == 429 {
+                    let wait = limits.cooldown(now_unix_ms()).unwrap_or(DEFAULT_COOLDOWN);
+                    pool.cooldown_for(l.key(), now, wait);
+                }
+            }
+            if status == 401 || status == 403 {
+                provider.on_unauthorized();
+            }
+            // A pool key refused: the same request moves to the provider's next key.
+            if let Some(l) = lease.as_ref().filter(|_| matches!(status, 401 | 403 | 429)) {
+                if status != 429 && pool.mark_bad(l.key()) {
+                    crate::obs::log::warn(format_args!(
+                        "provider {}: key {} was refused with {status}; it is not used until the next reload",
+                        provider.name(),
+                        pool.label(l.key()).unwrap_or("?")
+                    ));
+                }
+                refused = Some(self.buffer(provider, &mut upstream));
+                if let Some(l) = lease {
+                    pool.record_usage(l, 0, 0, now);
+                }
+                continue;
+            }
+            if is_failover_status(status) && !is_last {
+                upstream.abort();
+                if let Some(l) = lease {
+                    pool.refund(l, now);
+                }
+                if status == 429 {
+                    breaker.on_success(now);
+                } else {
+                    breaker.on_failure(now);
+                }
+                return ProviderOutcome::Failed(ApiError::new(
+                    status,
+                    format!("upstream answered {status}"),
+                ));
+            }
+            let verdict_failure = status >= 500;
+            if !(200..300).contains(&status) {
+                self.record.ttfb_ms = Some(self.req.received_at.elapsed().as_millis() as u64);
+                let mut answer = self.buffer(provider, &mut upstream);
+                if let Some(l) = lease {
+                    pool.record_usage(l, 0, 0, now);
+                }
+                if verdict_failure {
+                    breaker.on_failure(now);
+                } else {
+                    breaker.on_success(now);
+                }
+                answer.headers.extend(self.debug_headers());
+                let _ = self.resp.send(answer.status, &answer.headers, &answer.body);
+                return ProviderOutcome::Answered;
+            }
+            return self.relay_success(index, upstream, lease, head_deadline);
+        }
+    }
+
+    /// Reads an upstream error whole and turns it into Anthropic error JSON (a body
+    /// already in that shape passes unchanged), with the headers a client acts on.
+    fn buffer(&self, provider: &Provider, upstream: &mut UpstreamResponse) -> BufferedAnswer {
+        let mut status = upstream.status();
+        let deadline = (Instant::now() + Duration::from_secs(10)).min(self.req.deadline);
+        let body = upstream.read_to_end(MAX_ERROR_BODY, deadline);
+        let normalized = match &body {
+            Ok(b) if !is_anthropic_error(b) => {
+                provider.normalize_error(status, &upstream.head.headers, b)
+            }
+            _ => None,
+        };
+        let body = match (body, normalized) {
+            (_, Some((mapped, json))) => {
+                status = mapped;
+                json
+            }
+            (Ok(b), None) if is_anthropic_error(&b) => b,
+            (Ok(b), None) => {
+                let text = String::from_utf8_lossy(&b);
+                let text = text.trim();
+                let message = if text.is_empty() {
+                    format!("upstream answered {status}")
+                } else {
+                    let cut: String = text.chars().take(2000).collect();
+                    format!("upstream answered {status}: {cut}")
+                };
+                ApiError::new(status, message).body()
+            }
+            (Err(_), None) => ApiError::new(status, format!("upstream answered {status}")).body(),
+        };
+        let mut headers = response_headers(self.req, upstream, "application/json");
+        headers.retain(|(n, _)| n != "content-type");
+        headers.push(("content-type".to_string(), b"application/json".to_vec()));
+        BufferedAnswer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A 2xx head arrived: relay the body (stream or whole), then account for it.
+    fn relay_success(
+        &mut self,
+        index: usize,
+        mut upstream: UpstreamResponse,
+        lease: Option<KeyLease>,
+        head_deadline: Instant,
+    ) -> ProviderOutcome {
+        let rt = self.rt;
+        let provider = &rt.providers[index];
+        let pool = &rt.pools[index];
+        let breaker = &rt.breakers[index];
+        let status = upstream.status();
+        if self.inbound.stream {
             let mut relay = StreamRelay::new(
                 Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
                 provider.response_shape(),
             );
             if let Err(e) = relay.first_event(&mut upstream, head_deadline) {
                 upstream.abort();
-                last_error = Some(client_error_to_api(&e));
-                if !is_last {
-                    failover_deadline.get_or_insert_with(|| {
-                        Instant::now() + Duration::from_millis(routing.failover_timeout_ms)
-                    });
-                    continue;
+                if let Some(l) = lease {
+                    pool.refund(l, Instant::now());
                 }
-                break;
+                breaker.on_failure(Instant::now());
+                return ProviderOutcome::Failed(client_error_to_api(&e));
             }
-            let mut headers = response_headers(req, &upstream, "text/event-stream");
+            breaker.on_success(Instant::now());
+            let mut headers = response_headers(self.req, &upstream, "text/event-stream");
             if provider.response_shape() == ResponseShape::Bedrock {
                 // The upstream's type is the AWS event stream we just transcoded.
                 headers.retain(|(n, _)| n != "content-type");
@@ -218,49 +489,73 @@ pub fn handle(
                     ),
                 );
             }
-            if resp.start_stream(status, &headers).is_err() {
+            headers.extend(self.debug_headers());
+            if self.resp.start_stream(status, &headers).is_err() {
                 upstream.abort();
-                return;
+                if let Some(l) = lease {
+                    pool.refund(l, Instant::now());
+                }
+                return ProviderOutcome::Answered;
             }
-            record.ttfb_ms = Some(req.received_at.elapsed().as_millis() as u64);
-            relay.relay_rest(&mut upstream, resp, req.deadline);
-            record.input_tokens = relay.taps.input_tokens;
-            record.output_tokens = relay.taps.output_tokens;
-            record.stream_events = relay.taps.events;
-            return;
+            self.record.ttfb_ms = Some(self.req.received_at.elapsed().as_millis() as u64);
+            relay.relay_rest(&mut upstream, self.resp, self.req.deadline);
+            self.record.input_tokens = relay.taps.input_tokens;
+            self.record.output_tokens = relay.taps.output_tokens;
+            self.record.stream_events = relay.taps.events;
+            if let Some(l) = lease {
+                let input = relay.taps.input_tokens.unwrap_or(l.charged_input_tokens());
+                pool.record_usage(
+                    l,
+                    input,
+                    relay.taps.output_tokens.unwrap_or(0),
+                    Instant::now(),
+                );
+            }
+            return ProviderOutcome::Answered;
         }
-        match upstream.read_to_end(MAX_RESPONSE_BODY, req.deadline) {
+        match upstream.read_to_end(MAX_RESPONSE_BODY, self.req.deadline) {
             Ok(mut body) => {
-                if op == Operation::CountTokens
+                breaker.on_success(Instant::now());
+                if self.op == Operation::CountTokens
                     && provider.response_shape() == ResponseShape::Bedrock
                 {
                     body =
                         crate::provider::bedrock::count_tokens_to_anthropic(&body).unwrap_or(body);
                 }
-                record.ttfb_ms = Some(req.received_at.elapsed().as_millis() as u64);
-                if let Some(u) = usage_of(&body) {
-                    record.input_tokens = u.total_input();
-                    record.output_tokens = u.output_tokens;
+                self.record.ttfb_ms = Some(self.req.received_at.elapsed().as_millis() as u64);
+                let usage = usage_of(&body);
+                if let Some(u) = usage {
+                    self.record.input_tokens = u.total_input();
+                    self.record.output_tokens = u.output_tokens;
                 }
-                let headers = response_headers(req, &upstream, "application/json");
+                if let Some(l) = lease {
+                    let input = usage
+                        .and_then(|u| u.total_input())
+                        .unwrap_or(l.charged_input_tokens());
+                    let output = usage.and_then(|u| u.output_tokens).unwrap_or(0);
+                    pool.record_usage(l, input, output, Instant::now());
+                }
+                let mut headers = response_headers(self.req, &upstream, "application/json");
+                headers.extend(self.debug_headers());
                 // Pool the upstream connection before answering, so the client's next
                 // request can already reuse it.
                 drop(upstream);
-                let _ = resp.send(status, &headers, &body);
-                return;
+                let _ = self.resp.send(status, &headers, &body);
+                ProviderOutcome::Answered
             }
             Err(e) => {
-                last_error = Some(client_error_to_api(&e));
-                if !is_last {
-                    continue;
+                if let Some(l) = lease {
+                    pool.refund(l, Instant::now());
                 }
+                breaker.on_failure(Instant::now());
+                ProviderOutcome::Failed(client_error_to_api(&e))
             }
         }
     }
-    let err =
-        last_error.unwrap_or_else(|| ApiError::new(503, "no provider could serve the request"));
-    let _ = resp.send_error(&err, &req.id);
 }
+
+/// When a 429 names no wait (SPEC §4.2).
+const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 
 fn usage_of(body: &[u8]) -> Option<Usage> {
     #[derive(serde::Deserialize)]
@@ -317,48 +612,6 @@ fn response_headers(
         }
     }
     headers
-}
-
-/// Relays an upstream error with its status and hints. A body that is already Anthropic
-/// error JSON passes unchanged; anything else is wrapped into that shape.
-fn relay_error(
-    req: &Request,
-    resp: &mut ResponseWriter<'_>,
-    provider: &Provider,
-    upstream: &mut UpstreamResponse,
-) {
-    let mut status = upstream.status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let body = upstream.read_to_end(MAX_ERROR_BODY, deadline.min(req.deadline));
-    let normalized = match &body {
-        Ok(b) if !is_anthropic_error(b) => {
-            provider.normalize_error(status, &upstream.head.headers, b)
-        }
-        _ => None,
-    };
-    let body = match (body, normalized) {
-        (_, Some((mapped, json))) => {
-            status = mapped;
-            json
-        }
-        (Ok(b), None) if is_anthropic_error(&b) => b,
-        (Ok(b), None) => {
-            let text = String::from_utf8_lossy(&b);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                format!("upstream answered {status}")
-            } else {
-                let cut: String = text.chars().take(2000).collect();
-                format!("upstream answered {status}: {cut}")
-            };
-            ApiError::new(status, message).body()
-        }
-        (Err(_), None) => ApiError::new(status, format!("upstream answered {status}")).body(),
-    };
-    let mut headers = response_headers(req, upstream, "application/json");
-    headers.retain(|(n, _)| n != "content-type");
-    headers.push(("content-type".to_string(), b"application/json".to_vec()));
-    let _ = resp.send(status, &headers, &body);
 }
 
 fn is_anthropic_error(body: &[u8]) -> bool {

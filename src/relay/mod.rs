@@ -8,7 +8,7 @@ pub mod messages;
 pub mod stream;
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::client::{authenticate, AuthDecision};
 use crate::config::Config;
@@ -17,6 +17,7 @@ use crate::net::server::{Handler, Request, ResponseWriter};
 use crate::obs::log::RequestLogRecord;
 use crate::obs::metrics::{Metrics, ProviderMetrics};
 use crate::provider::{Operation, Provider};
+use crate::route::{BreakerSettings, CircuitBreaker, KeyPool, Router};
 use error::ApiError;
 
 /// Everything a request needs, built once per config; requests hold an `Arc` to the
@@ -27,6 +28,10 @@ pub struct Runtime {
     pub providers: Vec<Provider>,
     /// Metric handles, aligned with `providers`.
     pub provider_metrics: Vec<Arc<ProviderMetrics>>,
+    /// Routing state, aligned with `providers`.
+    pub router: Router,
+    pub breakers: Vec<CircuitBreaker>,
+    pub pools: Vec<KeyPool>,
     pub client: HttpClient,
 }
 
@@ -49,12 +54,47 @@ impl Runtime {
             .iter()
             .map(|p| metrics.provider(p.name()))
             .collect();
+        let now = Instant::now();
+        let settings = BreakerSettings::from_config(&config.health);
+        let breakers = providers
+            .iter()
+            .map(|_| CircuitBreaker::new(settings))
+            .collect();
+        let pools = config
+            .providers
+            .iter()
+            .map(|p| KeyPool::new(&p.keys, p.key_strategy, now))
+            .collect();
         Ok(Runtime {
+            router: Router::new(&config),
             config,
             providers,
             provider_metrics,
+            breakers,
+            pools,
             client,
         })
+    }
+
+    /// After a reload: providers that still exist (by name) keep their circuit state,
+    /// and keys that still exist (by secret) keep their usage, cooldowns and learned
+    /// limits. Call before the runtime is shared.
+    pub fn carry_over_from(&mut self, old: &Runtime) {
+        let now = Instant::now();
+        for (i, p) in self.config.providers.iter().enumerate() {
+            let Some(j) = old.config.providers.iter().position(|o| o.name == p.name) else {
+                continue;
+            };
+            if let (Some(new), Some(prev)) = (self.breakers.get_mut(i), old.breakers.get(j)) {
+                new.carry_over_from(prev);
+            }
+            if let (Some(new), Some(prev)) = (self.pools.get_mut(i), old.pools.get(j)) {
+                new.carry_over_from(prev, now);
+            }
+        }
+        self.router.carry_over_from(&old.router);
+        // Upstream connections stay pooled across reloads.
+        self.client = old.client.clone();
     }
 }
 

@@ -1,0 +1,315 @@
+//! Routing, key pool and circuit breakers end to end (SPEC §4.1–§4.3): several mock
+//! upstreams, what each received, and what the client saw.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_relay::config::{KeyConfig, ProviderType, Strategy};
+use common::*;
+
+fn ok_mock(tag: &'static str) -> MockUpstream {
+    MockUpstream::start(move |_req, s| write_json(s, 200, "", &format!(r#"{{"from":"{tag}"}}"#)))
+}
+
+fn from(resp: &Response) -> String {
+    resp.json()["from"].as_str().unwrap_or("?").to_string()
+}
+
+#[test]
+fn round_robin_rotates_exactly() {
+    let (a, b, c) = (ok_mock("a"), ok_mock("b"), ok_mock("c"));
+    let mut config = config_with(vec![
+        provider("a", ProviderType::Anthropic, &a.url()),
+        provider("b", ProviderType::Anthropic, &b.url()),
+        provider("c", ProviderType::Anthropic, &c.url()),
+    ]);
+    config.routing.strategy = Strategy::RoundRobin;
+    let relay = start_relay(config);
+    let seq: Vec<String> = (0..6)
+        .map(|_| from(&post_messages(relay.addr, PLAIN_BODY, "")))
+        .collect();
+    assert_eq!(seq, ["a", "b", "c", "a", "b", "c"]);
+}
+
+#[test]
+fn weighted_round_robin_follows_smooth_wrr() {
+    let (a, b, c) = (ok_mock("a"), ok_mock("b"), ok_mock("c"));
+    let mut pa = provider("a", ProviderType::Anthropic, &a.url());
+    pa.weight = Some(5);
+    let pb = provider("b", ProviderType::Anthropic, &b.url());
+    let pc = provider("c", ProviderType::Anthropic, &c.url());
+    let mut config = config_with(vec![pa, pb, pc]);
+    config.routing.strategy = Strategy::WeightedRoundRobin;
+    let relay = start_relay(config);
+    let seq: Vec<String> = (0..7)
+        .map(|_| from(&post_messages(relay.addr, PLAIN_BODY, "")))
+        .collect();
+    assert_eq!(seq, ["a", "a", "b", "a", "c", "a", "a"]);
+}
+
+#[test]
+fn model_based_routes_by_longest_prefix() {
+    let (glm, claude) = (ok_mock("zai"), ok_mock("anthropic"));
+    let mut config = config_with(vec![
+        provider("anthropic", ProviderType::Anthropic, &claude.url()),
+        provider("zai", ProviderType::Zai, &glm.url()),
+    ]);
+    config.routing.strategy = Strategy::ModelBased;
+    config.routing.model_mapping = vec![
+        ("glm-".into(), "zai".into()),
+        ("claude-".into(), "anthropic".into()),
+    ];
+    let relay = start_relay(config);
+    let body = PLAIN_BODY.replace("claude-x", "glm-4.6");
+    assert_eq!(from(&post_messages(relay.addr, &body, "")), "zai");
+    assert_eq!(
+        from(&post_messages(relay.addr, PLAIN_BODY, "")),
+        "anthropic"
+    );
+}
+
+#[test]
+fn key_429_moves_the_same_request_to_the_next_key() {
+    let mock = MockUpstream::start(|req, s| {
+        if req.header("x-api-key") == Some("key-one") {
+            write_json(
+                s,
+                429,
+                "retry-after: 30\r\n",
+                r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#,
+            );
+        } else {
+            write_json(s, 200, "", r#"{"from":"two"}"#);
+        }
+    });
+    let mut p = provider("a", ProviderType::Anthropic, &mock.url());
+    p.keys = vec![KeyConfig::new("key-one"), KeyConfig::new("key-two")];
+    p.key_strategy = cc_relay::config::KeyStrategy::RoundRobin;
+    let relay = start_relay(config_with(vec![p]));
+    for _ in 0..4 {
+        let r = post_messages(relay.addr, PLAIN_BODY, "");
+        assert_eq!((r.status, from(&r)), (200, "two".to_string()));
+    }
+    let keys: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys.iter().filter(|k| *k == "key-one").count(),
+        1,
+        "key one cools down after its 429: {keys:?}"
+    );
+    let providers = raw_request(relay.addr, b"GET /v1/providers HTTP/1.1\r\n\r\n").json();
+    let key_one = &providers["data"][0]["keys"][0];
+    assert!(key_one["cooling_down_until"].is_string(), "{providers}");
+    assert!(
+        !providers.to_string().contains("key-one"),
+        "labels only, never keys"
+    );
+}
+
+#[test]
+fn rpm_limit_is_enforced_with_an_accurate_retry_after() {
+    let mock = ok_mock("a");
+    let mut p = provider("a", ProviderType::Anthropic, &mock.url());
+    p.keys = vec![KeyConfig {
+        rpm_limit: 2,
+        ..KeyConfig::new("only-key")
+    }];
+    let relay = start_relay(config_with(vec![p]));
+    assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 200);
+    assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 200);
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    // rpm 2 refills one request every 30 s.
+    assert!((29..=31).contains(&wait), "retry-after {wait}");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "the third request never reached the upstream"
+    );
+}
+
+#[test]
+fn bad_key_is_skipped_and_the_last_refusal_is_relayed() {
+    let mock = MockUpstream::start(|req, s| {
+        if req.header("x-api-key") == Some("good") {
+            write_json(s, 200, "", r#"{"from":"good"}"#);
+        } else {
+            write_json(
+                s,
+                401,
+                "",
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+            );
+        }
+    });
+    let mut p = provider("a", ProviderType::Anthropic, &mock.url());
+    p.keys = vec![KeyConfig::new("revoked"), KeyConfig::new("good")];
+    let relay = start_relay(config_with(vec![p]));
+    for _ in 0..3 {
+        assert_eq!(from(&post_messages(relay.addr, PLAIN_BODY, "")), "good");
+    }
+    let revoked = mock
+        .requests()
+        .iter()
+        .filter(|r| r.header("x-api-key") == Some("revoked"))
+        .count();
+    assert_eq!(revoked, 1, "a refused key is marked bad");
+
+    let mut only = provider("b", ProviderType::Anthropic, &mock.url());
+    only.keys = vec![KeyConfig::new("revoked")];
+    let relay = start_relay(config_with(vec![only]));
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["type"], "authentication_error");
+}
+
+#[test]
+fn breaker_opens_after_failures_and_skips_the_provider() {
+    let failing = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            500,
+            "",
+            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+        )
+    });
+    let healthy = ok_mock("backup");
+    let mut pa = provider("primary", ProviderType::Anthropic, &failing.url());
+    pa.priority = Some(5);
+    let mut config = config_with(vec![
+        pa,
+        provider("backup", ProviderType::Anthropic, &healthy.url()),
+    ]);
+    config.health.failure_threshold = 2;
+    config.health.open_duration_ms = 60_000;
+    config.health.health_check_enabled = false;
+    config.routing.debug = true;
+    let relay = start_relay(config);
+    for _ in 0..5 {
+        let r = post_messages(relay.addr, PLAIN_BODY, "");
+        assert_eq!(from(&r), "backup");
+        assert_eq!(r.header("x-cc-relay-provider"), Some("backup"));
+        assert_eq!(r.header("x-cc-relay-strategy"), Some("failover"));
+    }
+    assert_eq!(
+        failing.requests().len(),
+        2,
+        "skipped once its circuit opened"
+    );
+    let providers = raw_request(relay.addr, b"GET /v1/providers HTTP/1.1\r\n\r\n").json();
+    assert_eq!(providers["data"][0]["circuit"], "open");
+}
+
+#[test]
+fn no_failover_on_400_but_failover_on_timeout_and_529() {
+    let bad_request = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            400,
+            "",
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#,
+        )
+    });
+    let backup = ok_mock("backup");
+    let mut first = provider("first", ProviderType::Anthropic, &bad_request.url());
+    first.priority = Some(3);
+    let relay = start_relay(config_with(vec![
+        first,
+        provider("backup", ProviderType::Anthropic, &backup.url()),
+    ]));
+    assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 400);
+    assert!(backup.requests().is_empty());
+
+    let overloaded = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            529,
+            "",
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+        )
+    });
+    let hanging = MockUpstream::start(|_req, _s| std::thread::sleep(Duration::from_secs(5)));
+    let mut p1 = provider("hanging", ProviderType::Anthropic, &hanging.url());
+    p1.priority = Some(3);
+    let mut p2 = provider("overloaded", ProviderType::Anthropic, &overloaded.url());
+    p2.priority = Some(2);
+    let streaming = MockUpstream::start(|_req, s| {
+        start_sse(s);
+        for ev in text_stream_events("backup") {
+            let _ = write_chunk(s, ev.as_bytes());
+        }
+        end_chunks(s);
+    });
+    let mut config = config_with(vec![
+        p1,
+        p2,
+        provider("backup", ProviderType::Anthropic, &streaming.url()),
+    ]);
+    config.routing.first_byte_timeout_ms = 300;
+    let relay = start_relay(config);
+    let r = post_messages(relay.addr, STREAM_BODY, "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(hanging.requests().len(), 1);
+    assert_eq!(overloaded.requests().len(), 1);
+}
+
+#[test]
+fn all_providers_exhausted_gives_429_with_the_earliest_retry() {
+    let (a, b) = (ok_mock("a"), ok_mock("b"));
+    let mut pa = provider("a", ProviderType::Anthropic, &a.url());
+    pa.keys = vec![KeyConfig {
+        rpm_limit: 1,
+        ..KeyConfig::new("ka")
+    }];
+    let mut pb = provider("b", ProviderType::Anthropic, &b.url());
+    pb.keys = vec![KeyConfig {
+        rpm_limit: 3,
+        ..KeyConfig::new("kb")
+    }];
+    let relay = start_relay(config_with(vec![pa, pb]));
+    let served: Vec<String> = (0..4)
+        .map(|_| from(&post_messages(relay.addr, PLAIN_BODY, "")))
+        .collect();
+    assert_eq!(served, ["a", "b", "b", "b"]);
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 429);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    // b (rpm 3) frees a request after 20 s, sooner than a (rpm 1, 60 s).
+    assert!((19..=21).contains(&wait), "retry-after {wait}");
+}
+
+#[test]
+fn keys_are_shared_by_concurrent_connections() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let mock = MockUpstream::start(move |_req, s| {
+        c.fetch_add(1, Ordering::SeqCst);
+        write_json(s, 200, "", r#"{"from":"a"}"#)
+    });
+    let mut p = provider("a", ProviderType::Anthropic, &mock.url());
+    p.keys = vec![KeyConfig {
+        rpm_limit: 5,
+        ..KeyConfig::new("k")
+    }];
+    let relay = start_relay(config_with(vec![p]));
+    let addr = relay.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || post_messages(addr, PLAIN_BODY, "").status))
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3);
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+}
