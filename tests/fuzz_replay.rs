@@ -11,6 +11,7 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
     ("sse", cc_relay::codec::sse::fuzz_entry),
     ("http1", cc_relay::codec::http1::fuzz_entry),
     ("json", cc_relay::codec::json::fuzz_entry),
+    ("thinking", cc_relay::relay::thinking::fuzz_entry),
 ];
 
 #[test]
