@@ -1321,6 +1321,38 @@ mod tests {
         }
     }
 
+    /// A deterministic mini-fuzz: recipes from a fixed pseudo-random sequence. Most must
+    /// describe valid requests (or the fuzzer would mostly test the "invalid input" path),
+    /// and every one must hold the properties `fuzz_entry` asserts.
+    #[test]
+    fn synthesized_conversations_hold_the_rewrite_properties() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut valid = 0;
+        let mut rewritten = 0;
+        let mut disabled = 0;
+        for _ in 0..400 {
+            let recipe: Vec<u8> = (0..40)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 24) as u8
+                })
+                .collect();
+            let (body, accepted) = synthesize_conversation(&recipe);
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if validate(&value).is_ok() {
+                valid += 1;
+                let rewrite = rewrite_for_target(&body, |k| accepted.contains(k));
+                rewritten += usize::from(rewrite.body.is_some());
+                disabled += usize::from(rewrite.thinking_disabled);
+            }
+            fuzz_entry(&recipe);
+        }
+        assert!(valid > 200, "only {valid} valid recipes");
+        assert!(rewritten > 100 && disabled > 10, "{rewritten} rewritten, {disabled} disabled");
+    }
+
     #[test]
     fn contains_finds_needles() {
         assert!(contains(b"abcthinking", b"thinking"));
