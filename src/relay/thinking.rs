@@ -35,7 +35,6 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::codec::json::{replace_top_level_value, top_level_value_span};
 pub use crate::state::signatures::SignatureHash;
 
 /// The cache key of a thinking `signature` or a `redacted_thinking` `data` string (as
@@ -265,9 +264,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 // Locating things in the request body without re-serialising it
 // ---------------------------------------------------------------------------------------
 
-/// A byte scanner over JSON the caller has already validated: it finds where members and
-/// elements sit so kept parts can be copied verbatim. On malformed input it answers `None`
-/// instead of guessing; it never recurses (nesting is a counter).
+/// A byte scanner over JSON the caller has already validated: one pass finds where
+/// members and elements sit, so kept parts can be copied verbatim. On malformed input it
+/// answers `None` instead of guessing. Nesting beyond the levels the caller parses itself
+/// is skipped with a counter, never by recursion.
 mod scan {
     use std::borrow::Cow;
     use std::ops::Range;
@@ -279,12 +279,41 @@ mod scan {
         i
     }
 
+    /// Position of the first `"` or `\` in `s`. Strings are most of a conversation's bytes
+    /// (tool results, thinking text), so this looks at eight bytes per step: a byte equal
+    /// to the target becomes zero after the XOR, and the classic "has a zero byte" test
+    /// flags it; the lowest flag is always exact.
+    fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let mut chunks = s.chunks_exact(8);
+        let mut offset = 0;
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let backslash = w ^ (ONES * u64::from(b'\\'));
+            let hits = ((quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash))
+                & HIGHS;
+            if hits != 0 {
+                return Some(offset + (hits.trailing_zeros() / 8) as usize);
+            }
+            offset += 8;
+        }
+        chunks
+            .remainder()
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            .map(|p| offset + p)
+    }
+
     /// `b[i]` is an opening quote; the index just past the closing one.
     fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
         i += 1;
         loop {
-            let rel = b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
-            i += rel;
+            i += find_quote_or_backslash(b.get(i..)?)?;
             if b.get(i) == Some(&b'"') {
                 return Some(i + 1);
             }
@@ -330,19 +359,20 @@ mod scan {
         }
     }
 
-    /// Calls `each(key, value)` (raw byte ranges; the key with its quotes) for every member
-    /// of the object spanning `object`, in order.
+    /// Walks the object whose `{` is at `start`: `each(key, value_start)` is called per
+    /// member (the key range includes its quotes) and returns the index just past the
+    /// value (`skip_value`, or a parser of it). Returns the index just past the `}`.
     pub fn members(
         b: &[u8],
-        object: &Range<usize>,
-        mut each: impl FnMut(Range<usize>, Range<usize>),
-    ) -> Option<()> {
-        if b.get(object.start) != Some(&b'{') {
+        start: usize,
+        mut each: impl FnMut(Range<usize>, usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if b.get(start) != Some(&b'{') {
             return None;
         }
-        let mut i = skip_ws(b, object.start + 1);
+        let mut i = skip_ws(b, start + 1);
         if b.get(i) == Some(&b'}') {
-            return Some(());
+            return Some(i + 1);
         }
         loop {
             if b.get(i) != Some(&b'"') {
@@ -354,41 +384,44 @@ mod scan {
             if b.get(i) != Some(&b':') {
                 return None;
             }
-            let value_start = skip_ws(b, i + 1);
-            let value_end = skip_value(b, value_start)?;
-            each(key, value_start..value_end);
+            let value_end = each(key, skip_ws(b, i + 1))?;
             i = skip_ws(b, value_end);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),
-                Some(b'}') => return Some(()),
+                Some(b'}') => return Some(i + 1),
                 _ => return None,
             }
         }
     }
 
-    /// Calls `each(element)` for every element of the array spanning `array`, in order.
+    /// Walks the array whose `[` is at `start`: `each(element_start)` returns the index
+    /// just past the element. Returns the index just past the `]`.
     pub fn elements(
         b: &[u8],
-        array: &Range<usize>,
-        mut each: impl FnMut(Range<usize>),
-    ) -> Option<()> {
-        if b.get(array.start) != Some(&b'[') {
+        start: usize,
+        mut each: impl FnMut(usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if b.get(start) != Some(&b'[') {
             return None;
         }
-        let mut i = skip_ws(b, array.start + 1);
+        let mut i = skip_ws(b, start + 1);
         if b.get(i) == Some(&b']') {
-            return Some(());
+            return Some(i + 1);
         }
         loop {
-            let end = skip_value(b, i)?;
-            each(i..end);
+            let end = each(i)?;
             i = skip_ws(b, end);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),
-                Some(b']') => return Some(()),
+                Some(b']') => return Some(i + 1),
                 _ => return None,
             }
         }
+    }
+
+    /// Skips the value at `start`, returning its range.
+    pub fn value(b: &[u8], start: usize) -> Option<Range<usize>> {
+        skip_value(b, start).map(|end| start..end)
     }
 
     /// The string at `range` (quotes included), decoded.
@@ -414,6 +447,40 @@ mod scan {
             }
             Some(_) => string(b, range).as_deref() == Some(name),
             None => false,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn finds_quotes_and_backslashes_at_every_offset() {
+            for len in 0..40 {
+                for at in 0..len {
+                    for target in [b'"', b'\\'] {
+                        let mut s = vec![b'a'; len];
+                        s[at] = target;
+                        if at + 1 < len {
+                            s[at + 1] = b'"';
+                        }
+                        assert_eq!(find_quote_or_backslash(&s), Some(at), "{len} {at}");
+                    }
+                }
+                assert_eq!(find_quote_or_backslash(&vec![0xffu8; len]), None);
+            }
+            // Bytes one bit away from the targets, and bytes whose subtraction borrows
+            // (0x00, 0x01, 0x80), must not be flagged inside a word.
+            let near: &[u8] = b"#\x20\x02b\xa2]\x5bL\xdc\x1c\x00\x01\x80\x23\x5d\x21\\";
+            assert_eq!(find_quote_or_backslash(near), Some(16));
+            let near_quote: &[u8] = b"\x00\x01\x80\x21\x23\x5d\x5b\x00\x01\"";
+            assert_eq!(find_quote_or_backslash(near_quote), Some(9));
+        }
+
+        #[test]
+        fn skips_strings_with_escapes() {
+            let b = br#""a\"b\\" x"#;
+            assert_eq!(skip_value(b, 0), Some(8));
         }
     }
 }
@@ -454,7 +521,10 @@ impl Block {
 enum Content {
     /// `"content": "..."`; `blank` when it holds nothing but whitespace.
     Text { span: Range<usize>, blank: bool },
-    Blocks { span: Range<usize>, blocks: Vec<Block> },
+    Blocks {
+        span: Range<usize>,
+        blocks: Vec<Block>,
+    },
     /// Missing or of a shape the API does not define: left exactly as it is.
     Opaque,
 }
@@ -469,6 +539,8 @@ struct Turn {
 /// The request as far as thinking is concerned, with byte positions into the body.
 struct Conversation {
     turns: Vec<Turn>,
+    messages_span: Range<usize>,
+    thinking_span: Option<Range<usize>>,
     thinking_on: bool,
 }
 
@@ -479,84 +551,141 @@ fn thinking_type_is_on(kind: Option<&str>) -> bool {
 }
 
 impl Conversation {
+    /// One pass over the body. Duplicate keys: the last one wins, as serde_json and the
+    /// API read them.
     fn parse(body: &[u8]) -> Option<Conversation> {
         // Validate once with serde so the scanner only ever sees well-formed JSON.
         serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
-        let thinking_on = match top_level_value_span(body, "thinking") {
-            Some(span) => {
-                let mut kind = None;
-                scan::members(body, &span, |key, value| {
-                    if scan::key_is(body, &key, "type") {
-                        kind = Some(value);
-                    }
-                });
-                thinking_type_is_on(kind.and_then(|k| scan::string(body, &k)).as_deref())
+        let mut messages = None;
+        let mut thinking_span = None;
+        scan::members(body, scan::skip_ws(body, 0), |key, start| {
+            if scan::key_is(body, &key, "messages") {
+                if body.get(start) != Some(&b'[') {
+                    messages = None;
+                    return scan::skip_value(body, start);
+                }
+                let mut turns = Vec::new();
+                let end = scan::elements(body, start, |at| {
+                    let (turn, end) = parse_turn(body, at)?;
+                    turns.push(turn);
+                    Some(end)
+                })?;
+                messages = Some((start..end, turns));
+                Some(end)
+            } else {
+                let span = scan::value(body, start)?;
+                let end = span.end;
+                if scan::key_is(body, &key, "thinking") {
+                    thinking_span = Some(span);
+                }
+                Some(end)
             }
-            None => false,
-        };
-        let messages = top_level_value_span(body, "messages")?;
-        let mut turns = Vec::new();
-        scan::elements(body, &messages, |message| turns.push(parse_turn(body, message)))?;
-        Some(Conversation { turns, thinking_on })
+        })?;
+        let (messages_span, turns) = messages?;
+        let mut kind = None;
+        if let Some(span) = &thinking_span {
+            // Not an object: no `type`, so thinking is off.
+            let _ = scan::members(body, span.start, |key, start| {
+                let value = scan::value(body, start)?;
+                let end = value.end;
+                if scan::key_is(body, &key, "type") {
+                    kind = Some(value);
+                }
+                Some(end)
+            });
+        }
+        let thinking_on = thinking_type_is_on(kind.and_then(|k| scan::string(body, &k)).as_deref());
+        Some(Conversation {
+            turns,
+            messages_span,
+            thinking_span,
+            thinking_on,
+        })
     }
 }
 
-fn parse_turn(body: &[u8], span: Range<usize>) -> Turn {
+/// Reads the message at `start`; returns it and the index just past it.
+fn parse_turn(body: &[u8], start: usize) -> Option<(Turn, usize)> {
+    let opaque = |end: usize| Turn {
+        span: start..end,
+        role: Role::Other,
+        content: Content::Opaque,
+    };
+    if body.get(start) != Some(&b'{') {
+        let end = scan::skip_value(body, start)?;
+        return Some((opaque(end), end));
+    }
     let mut role = None;
-    let mut content = None;
-    // Duplicate keys: the last one wins, as serde_json and the API read them.
-    let _ = scan::members(body, &span, |key, value| {
-        if scan::key_is(body, &key, "role") {
-            role = Some(value);
-        } else if scan::key_is(body, &key, "content") {
-            content = Some(value);
+    let mut content = Content::Opaque;
+    let end = scan::members(body, start, |key, at| {
+        if scan::key_is(body, &key, "content") {
+            let span = scan::value(body, at)?;
+            let end = span.end;
+            content = match body.get(at) {
+                Some(b'[') => {
+                    let mut blocks = Vec::new();
+                    scan::elements(body, at, |block_at| {
+                        let block = parse_block(body, block_at)?;
+                        let end = block.span.end;
+                        blocks.push(block);
+                        Some(end)
+                    })?;
+                    Content::Blocks { span, blocks }
+                }
+                Some(b'"') => match scan::string(body, &span) {
+                    Some(text) => Content::Text {
+                        blank: text.trim().is_empty(),
+                        span,
+                    },
+                    None => Content::Opaque,
+                },
+                _ => Content::Opaque,
+            };
+            Some(end)
+        } else {
+            let value = scan::value(body, at)?;
+            let end = value.end;
+            if scan::key_is(body, &key, "role") {
+                role = Some(value);
+            }
+            Some(end)
         }
-    });
+    })?;
     let role = match role.and_then(|r| scan::string(body, &r)).as_deref() {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
         _ => Role::Other,
     };
-    let content = match content {
-        Some(c) => match body.get(c.start) {
-            Some(b'"') => match scan::string(body, &c) {
-                Some(text) => Content::Text {
-                    blank: text.trim().is_empty(),
-                    span: c,
-                },
-                None => Content::Opaque,
-            },
-            Some(b'[') => {
-                let mut blocks = Vec::new();
-                match scan::elements(body, &c, |b| blocks.push(parse_block(body, b))) {
-                    Some(()) => Content::Blocks { span: c, blocks },
-                    None => Content::Opaque,
-                }
-            }
-            _ => Content::Opaque,
+    Some((
+        Turn {
+            span: start..end,
+            role,
+            content,
         },
-        None => Content::Opaque,
-    };
-    Turn {
-        span,
-        role,
-        content,
-    }
+        end,
+    ))
 }
 
-fn parse_block(body: &[u8], span: Range<usize>) -> Block {
+fn parse_block(body: &[u8], start: usize) -> Option<Block> {
     let mut kind = None;
     let mut signature = None;
     let mut data = None;
-    let _ = scan::members(body, &span, |key, value| {
-        if scan::key_is(body, &key, "type") {
-            kind = Some(value);
-        } else if scan::key_is(body, &key, "signature") {
-            signature = Some(value);
-        } else if scan::key_is(body, &key, "data") {
-            data = Some(value);
-        }
-    });
+    let end = if body.get(start) == Some(&b'{') {
+        scan::members(body, start, |key, at| {
+            let value = scan::value(body, at)?;
+            let end = value.end;
+            if scan::key_is(body, &key, "type") {
+                kind = Some(value);
+            } else if scan::key_is(body, &key, "signature") {
+                signature = Some(value);
+            } else if scan::key_is(body, &key, "data") {
+                data = Some(value);
+            }
+            Some(end)
+        })?
+    } else {
+        scan::skip_value(body, start)?
+    };
     let secret = |field: Option<Range<usize>>| {
         let text = field.and_then(|f| scan::string(body, &f));
         let text = text.as_deref().unwrap_or("");
@@ -575,7 +704,10 @@ fn parse_block(body: &[u8], span: Range<usize>) -> Block {
         Some("tool_result") => BlockKind::ToolResult,
         _ => BlockKind::Other,
     };
-    Block { span, kind }
+    Some(Block {
+        span: start..end,
+        kind,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -704,22 +836,21 @@ pub fn rewrite_for_target(body: &[u8], keep: impl Fn(&SignatureHash) -> bool) ->
     };
     let (out, removed) = filter_turns(&conversation, &keep);
     let disable = conversation.thinking_on && open_loop_lacks_thinking(&out);
-    let mut new_body = None;
-    if removed > 0 {
-        let messages = render_messages(body, &out);
-        match replace_top_level_value(body, "messages", &messages) {
-            Some(b) => new_body = Some(b),
-            // Cannot happen for a body `parse` read; never send half a rewrite.
-            None => return Rewrite::default(),
-        }
+    if removed == 0 && !disable {
+        return Rewrite::default();
+    }
+    let messages = (removed > 0).then(|| render_messages(body, &out));
+    let mut edits: Vec<(&Range<usize>, &[u8])> = Vec::with_capacity(2);
+    if let Some(messages) = &messages {
+        edits.push((&conversation.messages_span, messages));
     }
     if disable {
-        let base = new_body.as_deref().unwrap_or(body);
-        match replace_top_level_value(base, "thinking", THINKING_DISABLED) {
-            Some(b) => new_body = Some(b),
-            None => return Rewrite::default(),
+        // thinking_on implies the field is there.
+        if let Some(span) = &conversation.thinking_span {
+            edits.push((span, THINKING_DISABLED));
         }
     }
+    let new_body = Some(splice(body, &mut edits));
     Rewrite {
         body: new_body,
         thinking_disabled: disable,
@@ -824,6 +955,21 @@ fn open_loop_lacks_thinking(out: &[OutTurn]) -> bool {
             _ => return !assistant.starts_with_thinking(),
         }
     }
+}
+
+/// `body` with each range replaced by its bytes (ranges must not overlap).
+fn splice(body: &[u8], edits: &mut [(&Range<usize>, &[u8])]) -> Vec<u8> {
+    edits.sort_by_key(|(range, _)| range.start);
+    let extra: usize = edits.iter().map(|(_, b)| b.len()).sum();
+    let mut out = Vec::with_capacity(body.len() + extra);
+    let mut at = 0;
+    for (range, replacement) in edits.iter() {
+        out.extend_from_slice(bytes(body, &(at..range.start)));
+        out.extend_from_slice(replacement);
+        at = range.end;
+    }
+    out.extend_from_slice(bytes(body, &(at..body.len())));
+    out
 }
 
 fn bytes<'b>(body: &'b [u8], range: &Range<usize>) -> &'b [u8] {
@@ -938,7 +1084,11 @@ pub fn validate(body: &Value) -> Result<(), String> {
                 }
                 blocks
             }
-            _ => return Err(format!("messages.{i}.content: missing or not a string/array")),
+            _ => {
+                return Err(format!(
+                    "messages.{i}.content: missing or not a string/array"
+                ))
+            }
         };
         let mut answered: Vec<&str> = Vec::new();
         let mut past_results = false;
@@ -1024,8 +1174,7 @@ fn check_thinking_rules(messages: &[Value], thinking_on: bool) -> Result<(), Str
         return Ok(());
     };
     let is_thinking = |kind: &str| kind == "thinking" || kind == "redacted_thinking";
-    let answers_tools =
-        |i: usize| block_types(&messages[i]).any(|kind| kind == "tool_result");
+    let answers_tools = |i: usize| block_types(&messages[i]).any(|kind| kind == "tool_result");
     if !thinking_on {
         let final_is_assistant =
             messages[last].get("role").and_then(Value::as_str) == Some("assistant");
@@ -1051,7 +1200,10 @@ fn check_thinking_rules(messages: &[Value], thinking_on: bool) -> Result<(), Str
             _ => break assistant,
         }
     };
-    if block_types(&messages[opening]).next().is_some_and(is_thinking) {
+    if block_types(&messages[opening])
+        .next()
+        .is_some_and(is_thinking)
+    {
         Ok(())
     } else {
         Err(format!(
@@ -1315,7 +1467,13 @@ mod tests {
 
     #[test]
     fn unreadable_bodies_are_left_alone() {
-        for body in [&b""[..], b"[]", b"{\"messages\":1}", b"{\"messages\":[", b"nope"] {
+        for body in [
+            &b""[..],
+            b"[]",
+            b"{\"messages\":1}",
+            b"{\"messages\":[",
+            b"nope",
+        ] {
             assert_eq!(rewrite_for_target(body, |_| false), Rewrite::default());
             assert!(!analyze(body).readable);
         }
@@ -1350,7 +1508,10 @@ mod tests {
             fuzz_entry(&recipe);
         }
         assert!(valid > 200, "only {valid} valid recipes");
-        assert!(rewritten > 100 && disabled > 10, "{rewritten} rewritten, {disabled} disabled");
+        assert!(
+            rewritten > 100 && disabled > 10,
+            "{rewritten} rewritten, {disabled} disabled"
+        );
     }
 
     #[test]
