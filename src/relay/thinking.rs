@@ -132,21 +132,9 @@ impl SignatureTap {
     /// stream sent no event name).
     pub fn observe(&mut self, event: &str, data: &str) {
         match event {
-            "content_block_delta" => {
-                if data.contains("signature_delta") {
-                    self.on_delta(data);
-                }
-            }
-            "content_block_start" => {
-                if data.contains("thinking") {
-                    self.on_start(data);
-                }
-            }
-            "content_block_stop" => {
-                if !self.pending.is_empty() {
-                    self.on_stop(data);
-                }
-            }
+            "content_block_delta" if data.contains("signature_delta") => self.on_delta(data),
+            "content_block_start" if data.contains("thinking") => self.on_start(data),
+            "content_block_stop" if !self.pending.is_empty() => self.on_stop(data),
             "message_stop" => self.flush_pending(),
             // Unnamed events (some adapters): the payload's own `type` says what it is.
             "message" | "" => {
@@ -1094,11 +1082,11 @@ pub fn validate(body: &Value) -> Result<(), String> {
         let mut past_results = false;
         let mut calls: Vec<&str> = Vec::new();
         for (j, block) in blocks.iter().enumerate() {
-            let at = format!("messages.{i}.content.{j}");
+            let at = || format!("messages.{i}.content.{j}");
             let kind = block
                 .get("type")
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("{at}.type: missing"))?;
+                .ok_or_else(|| format!("{}.type: missing", at()))?;
             if kind != "tool_result" {
                 past_results = true;
             }
@@ -1106,39 +1094,40 @@ pub fn validate(body: &Value) -> Result<(), String> {
                 "text" => {
                     let text = block.get("text").and_then(Value::as_str).unwrap_or("");
                     if text.trim().is_empty() {
-                        return Err(format!("{at}: text content blocks must be non-empty"));
+                        return Err(format!("{}: text content blocks must be non-empty", at()));
                     }
                 }
                 "thinking" | "redacted_thinking" if role != "assistant" => {
-                    return Err(format!("{at}: {kind} outside an assistant turn"));
+                    return Err(format!("{}: {kind} outside an assistant turn", at()));
                 }
                 "tool_use" => {
                     if role != "assistant" {
-                        return Err(format!("{at}: tool_use outside an assistant turn"));
+                        return Err(format!("{}: tool_use outside an assistant turn", at()));
                     }
                     let id = block
                         .get("id")
                         .and_then(Value::as_str)
-                        .ok_or_else(|| format!("{at}.id: missing"))?;
+                        .ok_or_else(|| format!("{}.id: missing", at()))?;
                     if !tool_use_ids.insert(id) {
-                        return Err(format!("{at}.id: duplicate tool_use id {id:?}"));
+                        return Err(format!("{}.id: duplicate tool_use id {id:?}", at()));
                     }
                     calls.push(id);
                 }
                 "tool_result" => {
                     if role != "user" {
-                        return Err(format!("{at}: tool_result outside a user turn"));
+                        return Err(format!("{}: tool_result outside a user turn", at()));
                     }
                     if past_results {
-                        return Err(format!("{at}: tool_result after other content"));
+                        return Err(format!("{}: tool_result after other content", at()));
                     }
                     let id = block
                         .get("tool_use_id")
                         .and_then(Value::as_str)
-                        .ok_or_else(|| format!("{at}.tool_use_id: missing"))?;
+                        .ok_or_else(|| format!("{}.tool_use_id: missing", at()))?;
                     if !unanswered.contains(&id) || answered.contains(&id) {
                         return Err(format!(
-                            "{at}: tool_result {id:?} does not answer a tool_use of the previous turn"
+                            "{}: tool_result {id:?} does not answer a tool_use of the previous turn",
+                            at()
                         ));
                     }
                     answered.push(id);
