@@ -80,8 +80,9 @@ fn run_fixture(path: &Path) -> Result<(), String> {
     let out: &[u8] = match (&rewrite.body, &case["expected"]) {
         (None, Value::Null) => input,
         (Some(body), expected @ Value::Object(_)) => {
-            let got: Value = serde_json::from_slice(body)
-                .map_err(|e| format!("output is not JSON: {e}: {}", String::from_utf8_lossy(body)))?;
+            let got: Value = serde_json::from_slice(body).map_err(|e| {
+                format!("output is not JSON: {e}: {}", String::from_utf8_lossy(body))
+            })?;
             if &got != expected {
                 return Err(format!("output differs:\n got {got}\nwant {expected}"));
             }
@@ -121,7 +122,11 @@ fn rules_table() {
     assert!(paths.len() >= 25, "only {} fixtures", paths.len());
     let failures: Vec<String> = paths
         .iter()
-        .filter_map(|p| run_fixture(p).err().map(|e| format!("{}: {e}", p.display())))
+        .filter_map(|p| {
+            run_fixture(p)
+                .err()
+                .map(|e| format!("{}: {e}", p.display()))
+        })
         .collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
@@ -245,46 +250,97 @@ fn validator_rejects_each_rule_break() {
         ("not an object", json!([1])),
         ("no messages", json!({"model":"m"})),
         ("empty messages", body(json!([]), None)),
-        ("assistant first", body(json!([{"role":"assistant","content":"a"}]), None)),
-        ("unknown role", body(json!([{"role":"system","content":"a"}]), None)),
-        ("two users", body(json!([{"role":"user","content":"a"},{"role":"user","content":"b"}]), None)),
-        ("empty array", body(json!([{"role":"user","content":[]}]), None)),
-        ("empty string", body(json!([{"role":"user","content":""}]), None)),
-        ("blank text block", body(json!([{"role":"user","content":[text(" \n")]}]), None)),
+        (
+            "assistant first",
+            body(json!([{"role":"assistant","content":"a"}]), None),
+        ),
+        (
+            "unknown role",
+            body(json!([{"role":"system","content":"a"}]), None),
+        ),
+        (
+            "two users",
+            body(
+                json!([{"role":"user","content":"a"},{"role":"user","content":"b"}]),
+                None,
+            ),
+        ),
+        (
+            "empty array",
+            body(json!([{"role":"user","content":[]}]), None),
+        ),
+        (
+            "empty string",
+            body(json!([{"role":"user","content":""}]), None),
+        ),
+        (
+            "blank text block",
+            body(json!([{"role":"user","content":[text(" \n")]}]), None),
+        ),
         ("missing content", body(json!([{"role":"user"}]), None)),
-        ("thinking in user turn", body(json!([{"role":"user","content":[t("S")]}]), None)),
-        ("tool_use in user turn", body(json!([{"role":"user","content":[tu("a")]}]), None)),
+        (
+            "thinking in user turn",
+            body(json!([{"role":"user","content":[t("S")]}]), None),
+        ),
+        (
+            "tool_use in user turn",
+            body(json!([{"role":"user","content":[tu("a")]}]), None),
+        ),
         (
             "orphan tool_result",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[text("a")]},{"role":"user","content":[tr("x")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[text("a")]},{"role":"user","content":[tr("x")]}]),
+                None,
+            ),
         ),
         (
             "tool_result answering an older turn",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[tr("a")]},{"role":"assistant","content":[text("b")]},{"role":"user","content":[tr("a")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[tr("a")]},{"role":"assistant","content":[text("b")]},{"role":"user","content":[tr("a")]}]),
+                None,
+            ),
         ),
         (
             "unanswered tool_use",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a"),tu("b")]},{"role":"user","content":[tr("a")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a"),tu("b")]},{"role":"user","content":[tr("a")]}]),
+                None,
+            ),
         ),
         (
             "tool_result after text",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[text("x"),tr("a")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[text("x"),tr("a")]}]),
+                None,
+            ),
         ),
         (
             "duplicate tool_use id",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a"),tu("a")]},{"role":"user","content":[tr("a")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a"),tu("a")]},{"role":"user","content":[tr("a")]}]),
+                None,
+            ),
         ),
         (
             "open loop without thinking",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[text("x"),tu("a")]},{"role":"user","content":[tr("a")]}]), Some(&on)),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[text("x"),tu("a")]},{"role":"user","content":[tr("a")]}]),
+                Some(&on),
+            ),
         ),
         (
             "multi-step loop opened without thinking",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[tr("a"),text("note")]},{"role":"assistant","content":[t("S"),tu("b")]},{"role":"user","content":[tr("b")]}]), Some(&on)),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[tu("a")]},{"role":"user","content":[tr("a"),text("note")]},{"role":"assistant","content":[t("S"),tu("b")]},{"role":"user","content":[tr("b")]}]),
+                Some(&on),
+            ),
         ),
         (
             "final assistant thinking while off",
-            body(json!([{"role":"user","content":"q"},{"role":"assistant","content":[t("S"),text("x")]}]), None),
+            body(
+                json!([{"role":"user","content":"q"},{"role":"assistant","content":[t("S"),text("x")]}]),
+                None,
+            ),
         ),
     ];
     for (name, value) in &bad {
@@ -344,7 +400,11 @@ fn tap_collects_signatures_from_a_stream_however_it_is_split() {
         signature_key("EmwKAhgBEgy3va3pzix"),
     ];
     for split in [1, 2, 7, 64, THINKING_STREAM.len()] {
-        assert_eq!(tap_stream(THINKING_STREAM.as_bytes(), split), expected, "split {split}");
+        assert_eq!(
+            tap_stream(THINKING_STREAM.as_bytes(), split),
+            expected,
+            "split {split}"
+        );
     }
 }
 
