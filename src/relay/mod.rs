@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod error;
 pub mod messages;
 pub mod stream;
+pub mod thinking;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
