@@ -13,8 +13,9 @@ use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamRespon
 use crate::net::server::{Request, ResponseWriter};
 use crate::provider::{Inbound, Operation, Provider, ResponseShape};
 use crate::relay::error::ApiError;
-use crate::relay::stream::{StreamRelay, Usage};
-use crate::relay::{RequestRecord, Runtime};
+use crate::relay::stream::{SignatureSink, StreamRelay, Usage};
+use crate::relay::thinking::{self, HistoryInfo};
+use crate::relay::{Relay, RequestRecord, Runtime};
 use crate::route::{AcquireError, Admission, KeyLease, RateLimitHeaders};
 
 /// Upstream error bodies larger than this are cut when relayed.
@@ -103,9 +104,23 @@ enum ProviderOutcome {
     KeysRefused(BufferedAnswer),
 }
 
+/// What the request's history says about thinking signatures (SPEC §4.4).
+struct ThinkingState {
+    history: HistoryInfo,
+    /// The family the newest signed block came from, when the store knows it.
+    affinity: Option<String>,
+    /// Set after an upstream rejected a signature: send every later try without thinking.
+    strip_all: bool,
+    /// The last body sent had its thinking disabled by the rewrite.
+    disabled: bool,
+}
+
 /// One request's journey through the plan.
 struct Attempt<'r, 'w, 'x> {
     rt: &'r Runtime,
+    relay: &'r Relay,
+    thinking: Option<ThinkingState>,
+    plan_len: usize,
     req: &'r Request,
     resp: &'r mut ResponseWriter<'w>,
     op: Operation,
@@ -117,6 +132,7 @@ struct Attempt<'r, 'w, 'x> {
 
 pub fn handle(
     rt: &Runtime,
+    relay: &Relay,
     req: &Request,
     resp: &mut ResponseWriter<'_>,
     op: Operation,
@@ -139,11 +155,23 @@ pub fn handle(
         query: req.head.query(),
     };
     let now = Instant::now();
-    let plan = rt
+    let mut plan = rt
         .router
         .plan(&parsed.model, |i| rt.breakers[i].availability(now));
+    let mut thinking = mentions_thinking(&req.body).then(|| ThinkingState {
+        history: thinking::analyze(&req.body),
+        affinity: None,
+        strip_all: false,
+        disabled: false,
+    });
+    if let Some(state) = thinking.as_mut() {
+        state.affinity = apply_affinity(rt, relay, &state.history, &mut plan.providers, now);
+    }
     let mut attempt = Attempt {
         rt,
+        relay,
+        thinking,
+        plan_len: plan.providers.len(),
         req,
         resp,
         op,
@@ -236,6 +264,17 @@ impl Attempt<'_, '_, '_> {
         if let Some(p) = &self.record.provider {
             out.push(("x-cc-relay-provider".to_string(), p.as_bytes().to_vec()));
         }
+        if let Some(state) = &self.thinking {
+            if let Some(family) = &state.affinity {
+                out.push((
+                    "x-cc-relay-thinking-affinity".to_string(),
+                    family.as_bytes().to_vec(),
+                ));
+            }
+            if state.disabled {
+                out.push(("x-cc-relay-thinking-disabled".to_string(), b"true".to_vec()));
+            }
+        }
         out
     }
 
@@ -293,13 +332,21 @@ impl Attempt<'_, '_, '_> {
                 None
             };
             self.record.attempts += 1;
+            let target_body = self.body_for(index);
+            let inbound = Inbound {
+                body: target_body.as_deref().unwrap_or(self.inbound.body),
+                model: self.inbound.model,
+                stream: self.inbound.stream,
+                headers: self.inbound.headers,
+                query: self.inbound.query,
+            };
             self.record.key = lease
                 .as_ref()
                 .and_then(|l| pool.label(l.key()))
                 .map(str::to_string);
             let prepared = match provider.prepare(
                 self.op,
-                &self.inbound,
+                &inbound,
                 lease.as_ref().map(|l| l.secret()),
                 forwarded,
                 &rt.client,
@@ -393,6 +440,14 @@ impl Attempt<'_, '_, '_> {
             if !(200..300).contains(&status) {
                 self.record.ttfb_ms = Some(self.req.received_at.elapsed().as_millis() as u64);
                 let mut answer = self.buffer(provider, &mut upstream);
+                if status == 400 && self.should_recover(&answer.body) {
+                    // Nothing reached the client yet: retry once, all thinking stripped.
+                    if let Some(l) = lease {
+                        pool.refund(l, now);
+                    }
+                    self.relay.metrics.add_signature_recovery();
+                    continue;
+                }
                 if let Some(l) = lease {
                     pool.record_usage(l, 0, 0, now);
                 }
@@ -467,7 +522,11 @@ impl Attempt<'_, '_, '_> {
             let mut relay = StreamRelay::new(
                 Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
                 provider.response_shape(),
-            );
+            )
+            .with_signature_sink(SignatureSink {
+                store: self.relay.signatures.clone(),
+                family: provider.config.signature_family(),
+            });
             if let Err(e) = relay.first_event(&mut upstream, head_deadline) {
                 upstream.abort();
                 if let Some(l) = lease {
@@ -502,6 +561,7 @@ impl Attempt<'_, '_, '_> {
             self.record.input_tokens = relay.taps.input_tokens;
             self.record.output_tokens = relay.taps.output_tokens;
             self.record.stream_events = relay.taps.events;
+
             if let Some(l) = lease {
                 let input = relay.taps.input_tokens.unwrap_or(l.charged_input_tokens());
                 pool.record_usage(
@@ -523,6 +583,10 @@ impl Attempt<'_, '_, '_> {
                         crate::provider::bedrock::count_tokens_to_anthropic(&body).unwrap_or(body);
                 }
                 self.record.ttfb_ms = Some(self.req.received_at.elapsed().as_millis() as u64);
+                let family = provider.config.signature_family();
+                for hash in thinking::signatures_in_response(&body) {
+                    self.relay.signatures.record(&hash, &family, Instant::now());
+                }
                 let usage = usage_of(&body);
                 if let Some(u) = usage {
                     self.record.input_tokens = u.total_input();
@@ -552,6 +616,106 @@ impl Attempt<'_, '_, '_> {
             }
         }
     }
+}
+
+impl Attempt<'_, '_, '_> {
+    /// The body to send to provider `index`: None = the client's bytes unchanged.
+    /// Thinking blocks whose signature the target's family did not issue are removed
+    /// (SPEC §4.4); after a signature rejection, all thinking is.
+    fn body_for(&mut self, index: usize) -> Option<Vec<u8>> {
+        let state = self.thinking.as_mut()?;
+        let rewrite = if state.strip_all {
+            thinking::strip_all_thinking(self.inbound.body)
+        } else if state.history.signed_blocks.is_empty()
+            && state.history.unsigned_thinking_blocks == 0
+        {
+            return None;
+        } else {
+            let target = self.rt.providers[index].config.signature_family();
+            let store = &self.relay.signatures;
+            let only_choice = self.plan_len == 1;
+            let now = Instant::now();
+            thinking::rewrite_for_target(self.inbound.body, |hash| {
+                match store.family_of(hash, now) {
+                    Some(family) => *family == *target,
+                    // Unknown origin: keep it only when no other provider could be asked.
+                    None => only_choice,
+                }
+            })
+        };
+        state.disabled = rewrite.thinking_disabled;
+        rewrite.body
+    }
+
+    /// Whether an upstream 400 is a thinking-signature rejection we can still recover
+    /// from by stripping thinking (once per request).
+    fn should_recover(&mut self, body: &[u8]) -> bool {
+        let Some(state) = self.thinking.as_mut() else {
+            return false;
+        };
+        if state.strip_all || !mentions_signature(body) {
+            return false;
+        }
+        state.strip_all = true;
+        true
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Cheap pre-check before parsing a history: no thinking block, nothing to do.
+fn mentions_thinking(body: &[u8]) -> bool {
+    contains(body, b"thinking")
+}
+
+fn mentions_signature(body: &[u8]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    contains(&lower, b"signature")
+}
+
+/// Puts providers of the family that issued the newest signed block first, when one of
+/// them can take the request now; returns that family.
+fn apply_affinity(
+    rt: &Runtime,
+    relay: &Relay,
+    history: &HistoryInfo,
+    plan: &mut Vec<usize>,
+    now: Instant,
+) -> Option<String> {
+    let family = relay
+        .signatures
+        .family_of(history.newest_signed_hash.as_ref()?, now)?;
+    let of_family = |i: usize| *rt.providers[i].config.signature_family() == *family;
+    let usable = |i: usize| {
+        rt.providers[i].config.enabled
+            && matches!(
+                rt.breakers[i].availability(now),
+                crate::route::Availability::Available
+            )
+    };
+    let mut first: Vec<usize> = plan
+        .iter()
+        .copied()
+        .filter(|&i| of_family(i) && usable(i))
+        .collect();
+    // The strategy may have left a provider of the family out (model_based): add it.
+    let missing: Vec<usize> = (0..rt.providers.len())
+        .filter(|&i| of_family(i) && usable(i) && !first.contains(&i))
+        .collect();
+    first.extend(missing);
+    if first.is_empty() {
+        return None;
+    }
+    let rest: Vec<usize> = plan
+        .iter()
+        .copied()
+        .filter(|i| !first.contains(i))
+        .collect();
+    *plan = first;
+    plan.extend(rest);
+    Some(family.to_string())
 }
 
 /// When a 429 names no wait (SPEC §4.2).

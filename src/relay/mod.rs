@@ -12,13 +12,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::auth::client::{authenticate, AuthDecision};
-use crate::config::Config;
+use crate::config::{CacheMode, Config};
 use crate::net::client::{tls_client_config, HttpClient, ProxySettings};
 use crate::net::server::{Handler, Request, ResponseWriter};
 use crate::obs::log::RequestLogRecord;
 use crate::obs::metrics::{Metrics, ProviderMetrics};
 use crate::provider::{Operation, Provider};
 use crate::route::{BreakerSettings, CircuitBreaker, KeyPool, Router};
+use crate::state::signatures::{SignatureBackend, SignatureStore};
 use error::ApiError;
 
 /// Everything a request needs, built once per config; requests hold an `Arc` to the
@@ -119,13 +120,21 @@ pub struct Relay {
     runtime: RwLock<Arc<Runtime>>,
     /// Outlives reloads: counters never go back to zero while the process runs.
     pub metrics: Arc<Metrics>,
+    /// Which signature family issued each thinking signature seen (SPEC §4.4); outlives
+    /// reloads like the metrics.
+    pub signatures: Arc<dyn SignatureBackend>,
 }
 
 impl Relay {
     pub fn new(runtime: Runtime, metrics: Arc<Metrics>) -> Relay {
+        let budget = match runtime.config.cache.mode {
+            CacheMode::Disabled => 0,
+            _ => runtime.config.cache.max_bytes,
+        };
         Relay {
             runtime: RwLock::new(Arc::new(runtime)),
             metrics,
+            signatures: Arc::new(SignatureStore::new(budget)),
         }
     }
 
@@ -227,10 +236,18 @@ fn route_request(
         return;
     }
     match path {
-        "/v1/messages" => messages::handle(rt, req, resp, Operation::Messages, &decision, record),
-        "/v1/messages/count_tokens" => {
-            messages::handle(rt, req, resp, Operation::CountTokens, &decision, record)
+        "/v1/messages" => {
+            messages::handle(rt, relay, req, resp, Operation::Messages, &decision, record)
         }
+        "/v1/messages/count_tokens" => messages::handle(
+            rt,
+            relay,
+            req,
+            resp,
+            Operation::CountTokens,
+            &decision,
+            record,
+        ),
         "/v1/models" => endpoints::models(rt, req, resp),
         "/v1/providers" => endpoints::providers(rt, req, resp),
         "/health" => endpoints::health(rt, req, resp),

@@ -9,18 +9,24 @@
 use std::time::{Duration, Instant};
 
 use crate::codec::sse::SseParser;
+use std::sync::Arc;
+
 use crate::net::client::{ClientError, UpstreamResponse};
 use crate::net::server::ResponseWriter;
 use crate::provider::bedrock_stream::BedrockStreamTranscoder;
 use crate::provider::ResponseShape;
 use crate::relay::error::error_event;
+use crate::relay::thinking::SignatureTap;
+use crate::state::signatures::SignatureBackend;
 
 /// How often a wait on a silent upstream stops to check whether the client is still there.
 const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What the taps saw in the events relayed so far.
-#[derive(Debug, Default, Clone)]
+#[derive(Default)]
 pub struct StreamTaps {
+    /// Thinking signatures seen so far (hashes only), for the origin store.
+    pub signatures: SignatureTap,
     pub events: u64,
     pub saw_message_stop: bool,
     pub saw_error: bool,
@@ -72,6 +78,7 @@ impl Usage {
 impl StreamTaps {
     fn observe(&mut self, event: &str, data: &str) {
         self.events += 1;
+        self.signatures.observe(event, data);
         match event {
             "message_stop" => self.saw_message_stop = true,
             "error" => self.saw_error = true,
@@ -102,8 +109,17 @@ enum Adapter {
     Bedrock(Box<BedrockStreamTranscoder>),
 }
 
+/// Where signatures seen in the stream are remembered (SPEC §4.4), and for which family.
+pub struct SignatureSink {
+    pub store: Arc<dyn SignatureBackend>,
+    pub family: String,
+}
+
 pub struct StreamRelay {
     adapter: Adapter,
+    /// Signatures are recorded before the event that completes them is flushed, so the
+    /// client's next turn always finds its origin.
+    signature_sink: Option<SignatureSink>,
     /// Set when the adapter reported the stream over (its error event is in `pending`).
     adapter_failed: bool,
     parser: SseParser,
@@ -134,6 +150,7 @@ impl StreamRelay {
         };
         StreamRelay {
             adapter,
+            signature_sink: None,
             adapter_failed: false,
             parser: SseParser::new(),
             taps: StreamTaps::default(),
@@ -144,9 +161,35 @@ impl StreamRelay {
         }
     }
 
+    pub fn with_signature_sink(mut self, sink: SignatureSink) -> StreamRelay {
+        self.signature_sink = Some(sink);
+        self
+    }
+
+    /// Records the signatures completed so far; `finished` also takes unterminated ones.
+    fn record_signatures(&mut self, finished: bool) {
+        let Some(sink) = &self.signature_sink else {
+            return;
+        };
+        let hashes = if finished {
+            self.taps.signatures.finish()
+        } else {
+            self.taps.signatures.take()
+        };
+        let now = Instant::now();
+        for hash in hashes {
+            sink.store.record(&hash, &sink.family, now);
+        }
+    }
+
     /// Takes the bytes of one upstream read: taps every event they complete and marks
     /// where the last one ends.
     fn take_read(&mut self) {
+        self.tap_read();
+        self.record_signatures(false);
+    }
+
+    fn tap_read(&mut self) {
         let base = self.pending.len();
         let taps = &mut self.taps;
         let complete = &mut self.complete;
@@ -175,6 +218,7 @@ impl StreamRelay {
     /// The upstream body ended: a transcoder that did not see a complete stream appends
     /// its error event now.
     fn take_end(&mut self) {
+        self.record_signatures(true);
         if let Adapter::Bedrock(transcoder) = &mut self.adapter {
             let base = self.pending.len();
             self.adapter_failed |= transcoder.finish(&mut self.pending).is_err();
