@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::Config;
+use crossbeam_channel::RecvTimeoutError;
+
+use super::serve_cmd::ServeOverrides;
+use crate::config::{self, watch::ConfigWatcher, Config};
 use crate::net::server::{Server, ServerHandle, ServerLimits};
 use crate::net::tls::server_config_from_files;
+use crate::obs::log::{self, LogSettings};
 use crate::obs::metrics::Metrics;
 use crate::relay::{Relay, Runtime};
 use crate::sys::{install_signal_handlers, Signal};
@@ -57,12 +61,15 @@ pub fn spawn(config: Config, listen: Option<SocketAddr>) -> Result<Running, Stri
     })
 }
 
+/// How often the config file is polled for changes (SPEC §1.3).
+const CONFIG_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Runs the server on `config` (flags already applied) until SIGTERM/SIGINT, then
 /// drains: in-flight requests get `server.drain_timeout_ms` to finish. Exit code 0 when
 /// all finished, 1 when some had to be cut; a second signal exits at once.
-/// `config_path` is the file the config came from (None for the embedded default).
-pub fn serve(config: Config, config_path: Option<PathBuf>) -> i32 {
-    let _ = config_path;
+/// `config_path` is the file the config came from (None for the embedded default); it is
+/// watched, and a valid new version is swapped in with `overrides` applied again.
+pub fn serve(config: Config, config_path: Option<PathBuf>, overrides: ServeOverrides) -> i32 {
     let signals = match install_signal_handlers() {
         Ok(rx) => rx,
         Err(e) => {
@@ -70,11 +77,15 @@ pub fn serve(config: Config, config_path: Option<PathBuf>) -> i32 {
             return 1;
         }
     };
+    if let Err(e) = log::init(LogSettings::from_config(&config)) {
+        eprintln!("error: logging: {e}");
+        return 1;
+    }
     let drain_timeout = Duration::from_millis(config.server.drain_timeout_ms);
     let running = match spawn(config, None) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            log::error(format_args!("{e}"));
             return 1;
         }
     };
@@ -83,26 +94,109 @@ pub fn serve(config: Config, config_path: Option<PathBuf>) -> i32 {
     } else {
         "http"
     };
-    eprintln!("cc-relay listening on {scheme}://{}", running.handle.addr);
-    while let Ok(Signal::Reload) = signals.recv() {
-        reload_tls(&running);
+    log::info(format_args!(
+        "cc-relay listening on {scheme}://{}",
+        running.handle.addr
+    ));
+    let mut watcher = config_path.as_deref().map(ConfigWatcher::new);
+    loop {
+        let signal = match signals.recv_timeout(CONFIG_POLL_INTERVAL) {
+            Ok(s) => Some(s),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Signal::Terminate),
+        };
+        match signal {
+            Some(Signal::Terminate) => break,
+            Some(Signal::Reload) => {
+                let _ = log::reopen();
+                if let (Some(path), Some(w)) = (&config_path, watcher.as_mut()) {
+                    w.mark_loaded();
+                    reload_config(&running, path, &overrides);
+                }
+                reload_tls(&running);
+            }
+            None => {
+                if let (Some(path), Some(w)) = (&config_path, watcher.as_mut()) {
+                    if w.poll() {
+                        reload_config(&running, path, &overrides);
+                        reload_tls(&running);
+                    }
+                }
+            }
+        }
     }
-    eprintln!(
+    log::info(format_args!(
         "cc-relay: draining (up to {} ms); a second signal stops at once",
         drain_timeout.as_millis()
-    );
+    ));
     std::thread::spawn(move || {
         if let Ok(Signal::Terminate) = signals.recv() {
-            eprintln!("cc-relay: second signal, exiting now");
+            log::warn("cc-relay: second signal, exiting now");
             std::process::exit(1);
         }
     });
     if running.handle.drain(drain_timeout) {
         0
     } else {
-        eprintln!("cc-relay: drain timeout passed with requests still running; they were cut");
+        log::warn("cc-relay: drain timeout passed with requests still running; they were cut");
         1
     }
+}
+
+/// Loads `path` again; a valid file replaces the runtime (in-flight requests finish on
+/// the old one) keeping key-pool usage, cooldowns and circuit states of what still
+/// exists. An invalid file is reported line by line and the old config stays.
+pub fn reload_config(running: &Running, path: &std::path::Path, overrides: &ServeOverrides) {
+    let metrics = &running.relay.metrics;
+    let loaded = match config::load_file(path) {
+        Ok(l) => l,
+        Err(diagnostics) => {
+            log::error(format_args!(
+                "config reload of {} rejected; keeping the running config",
+                path.display()
+            ));
+            for d in diagnostics {
+                log::error(format_args!("{d}"));
+            }
+            metrics.record_reload(false);
+            return;
+        }
+    };
+    for w in &loaded.warnings {
+        log::warn(format_args!("{w}"));
+    }
+    let mut new_config = loaded.config;
+    overrides.apply(&mut new_config);
+    let old = running.relay.runtime();
+    if new_config.server.listen != old.config.server.listen {
+        log::warn(format_args!(
+            "server.listen changed to {}; it takes effect after a restart (still on {})",
+            new_config.server.listen, running.handle.addr
+        ));
+    }
+    if new_config.server.tls.is_some() != old.config.server.tls.is_some() {
+        log::warn("server.tls was added or removed; that takes effect after a restart");
+    }
+    let log_settings = LogSettings::from_config(&new_config);
+    let mut runtime = match Runtime::new(new_config, metrics) {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error(format_args!("config reload rejected: {e}"));
+            metrics.record_reload(false);
+            return;
+        }
+    };
+    runtime.carry_over_from(&old);
+    let names: Vec<String> = runtime
+        .providers
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    running.relay.swap(runtime);
+    metrics.retain_providers(&names);
+    let _ = log::reconfigure(log_settings);
+    metrics.record_reload(true);
+    log::info(format_args!("config reloaded from {}", path.display()));
 }
 
 /// Re-reads the TLS certificate and key so a rotated certificate is served to new
@@ -113,10 +207,9 @@ fn reload_tls(running: &Running) {
         return;
     };
     match server_config_from_files(&tls.cert_file, &tls.key_file) {
-        Ok(config) => {
-            running.handle.set_tls(Some(config));
-            eprintln!("cc-relay: TLS certificate reloaded");
-        }
-        Err(e) => eprintln!("cc-relay: TLS reload failed, keeping the old certificate: {e}"),
+        Ok(config) => running.handle.set_tls(Some(config)),
+        Err(e) => log::error(format_args!(
+            "TLS reload failed, keeping the old certificate: {e}"
+        )),
     }
 }

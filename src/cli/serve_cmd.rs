@@ -123,5 +123,5 @@ pub fn run(rest: &[String]) -> i32 {
         super::print_diagnostics(&problems);
         return super::EXIT_FAILURE;
     }
-    super::serve::serve(config, path)
+    super::serve::serve(config, path, overrides)
 }

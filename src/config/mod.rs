@@ -17,6 +17,7 @@ pub mod template;
 pub mod toml_tree;
 pub mod validate;
 pub mod value;
+pub mod watch;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
