@@ -313,3 +313,44 @@ fn keys_are_shared_by_concurrent_connections() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3);
     assert_eq!(count.load(Ordering::SeqCst), 5);
 }
+
+#[test]
+fn health_probe_over_tls_half_opens_an_open_circuit() {
+    let failing = common::tls::start_tls_mock_with(
+        500,
+        r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+    );
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let tls_url = format!("https://localhost:{}", failing.addr.port());
+    let mut config = config_with(vec![
+        provider("tls", ProviderType::Anthropic, &tls_url),
+        provider("dead", ProviderType::Anthropic, &dead_url),
+    ]);
+    config.server.upstream_ca_file = Some(common::tls::fixture("ca.pem"));
+    config.health.failure_threshold = 1;
+    config.health.open_duration_ms = 600_000;
+    config.health.health_check_interval_ms = 50;
+    let relay = start_relay(config);
+    assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 502);
+    let circuits = || {
+        let v = raw_request(relay.addr, b"GET /v1/providers HTTP/1.1\r\n\r\n").json();
+        (
+            v["data"][0]["circuit"].as_str().unwrap().to_string(),
+            v["data"][1]["circuit"].as_str().unwrap().to_string(),
+        )
+    };
+    // The TLS upstream answers its probe (any HTTP status counts): half-open. The dead
+    // one cannot be reached: it stays open.
+    assert!(
+        wait_for(Duration::from_secs(10), || circuits().0 == "half_open"),
+        "{:?}",
+        circuits()
+    );
+    assert_eq!(circuits().1, "open");
+    assert!(
+        failing.sni.lock().unwrap().len() >= 2,
+        "the probe went over TLS"
+    );
+}

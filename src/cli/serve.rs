@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
@@ -54,11 +54,54 @@ pub fn spawn(config: Config, listen: Option<SocketAddr>) -> Result<Running, Stri
         .name("accept".into())
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
+    let prober_relay = relay.clone();
+    std::thread::Builder::new()
+        .name("health-prober".into())
+        .spawn(move || run_health_prober(&prober_relay))
+        .map_err(|e| e.to_string())?;
     Ok(Running {
         handle,
         relay,
         accept_thread,
     })
+}
+
+/// SPEC §4.3: every `health.health_check.interval_ms`, each provider whose circuit is
+/// open gets one real request (`GET {base}/` through the same client, TLS included); any
+/// HTTP answer means it is reachable again and its circuit goes half-open.
+fn run_health_prober(relay: &Relay) {
+    loop {
+        let rt = relay.runtime();
+        let health = &rt.config.health;
+        let interval = Duration::from_millis(health.health_check_interval_ms.max(10));
+        if health.health_check_enabled {
+            let timeout = Duration::from_millis(rt.config.routing.connect_timeout_ms.max(100));
+            for (i, provider) in rt.providers.iter().enumerate() {
+                if !provider.config.enabled || !rt.breakers[i].wants_probe(Instant::now()) {
+                    continue;
+                }
+                let url = provider.health_url();
+                match rt
+                    .client
+                    .fetch("GET", &url, Vec::new(), b"", timeout, 64 * 1024)
+                {
+                    Ok((status, _)) => {
+                        rt.breakers[i].probe_succeeded(Instant::now());
+                        log::info(format_args!(
+                            "provider {} answered its health probe ({status}); circuit half-open",
+                            provider.name()
+                        ));
+                    }
+                    Err(e) => log::debug(format_args!(
+                        "provider {} health probe failed: {e}",
+                        provider.name()
+                    )),
+                }
+            }
+        }
+        drop(rt);
+        std::thread::sleep(interval);
+    }
 }
 
 /// How often the config file is polled for changes (SPEC §1.3).

@@ -148,6 +148,13 @@ impl Provider {
         &self.config.name
     }
 
+    /// A cheap URL whose answer proves the upstream reachable: the base URL itself.
+    pub fn health_url(&self) -> String {
+        let ep = &self.endpoint;
+        let scheme = if ep.https { "https" } else { "http" };
+        format!("{scheme}://{}{}/", ep.authority(), ep.base_path)
+    }
+
     /// Whether this provider's upstream understands `op` itself (else the relay answers).
     pub fn supports(&self, op: Operation) -> bool {
         match op {

@@ -36,6 +36,11 @@ pub struct TlsMock {
 
 /// Answers every request with `body` as JSON (status 200).
 pub fn start_tls_mock(body: &'static str) -> TlsMock {
+    start_tls_mock_with(200, body)
+}
+
+/// Answers every request with `status` and `body` as JSON.
+pub fn start_tls_mock_with(status: u16, body: &'static str) -> TlsMock {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let sni = Arc::new(Mutex::new(Vec::new()));
@@ -84,7 +89,7 @@ pub fn start_tls_mock(body: &'static str) -> TlsMock {
                         return;
                     }
                     let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
                     );
                     let tls = reader.get_mut();
