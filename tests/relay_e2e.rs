@@ -701,3 +701,18 @@ fn azure_foundry_gets_its_path_and_key_header_and_streams_unchanged() {
     assert_eq!(seen.header("api-key"), Some("azure-key-1"));
     assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
 }
+
+#[test]
+fn builtin_resolver_reaches_a_named_upstream() {
+    let mock = MockUpstream::start(|_req, s| write_json(s, 200, "", r#"{"ok":true}"#));
+    let url = format!("http://localhost:{}", mock.addr.port());
+    let mut config = config_with(vec![provider("a", ProviderType::Anthropic, &url)]);
+    config.server.resolver = cc_relay::config::ResolverMode::Builtin;
+    let relay = start_relay(config);
+    let resp = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        mock.requests()[0].header("host"),
+        Some(format!("localhost:{}", mock.addr.port()).as_str())
+    );
+}

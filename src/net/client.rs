@@ -12,11 +12,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::http1::{self, BodyFraming, ResponseHead};
+use crate::config::ResolverMode;
+use crate::net::resolver::Resolver;
 use crate::net::transport::{is_timeout, Transport};
 
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -247,6 +249,7 @@ pub struct HttpClient {
     tls: Arc<rustls::ClientConfig>,
     proxy: Arc<ProxySettings>,
     pool: Arc<Pool>,
+    resolver: ResolverMode,
 }
 
 /// One upstream request: everything but the host comes from the caller verbatim.
@@ -272,7 +275,14 @@ impl HttpClient {
             tls,
             proxy: Arc::new(proxy),
             pool: Arc::new(Mutex::new(HashMap::new())),
+            resolver: ResolverMode::Auto,
         }
+    }
+
+    /// How host names are looked up (`server.resolver`).
+    pub fn with_resolver(mut self, mode: ResolverMode) -> HttpClient {
+        self.resolver = mode;
+        self
     }
 
     /// Idle pooled connections to `endpoint` (for metrics and tests).
@@ -300,7 +310,7 @@ impl HttpClient {
             Some(p) => (p.host.as_str(), p.port),
             None => (ep.host.as_str(), ep.port),
         };
-        let tcp = dial(dial_host, dial_port, timeout)?;
+        let tcp = dial(dial_host, dial_port, timeout, self.resolver)?;
         let _ = tcp.set_nodelay(true);
         let mut tcp = tcp;
         if let (Some(_), true) = (proxy, ep.https) {
@@ -493,7 +503,40 @@ impl HttpClient {
     }
 }
 
-fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ClientError> {
+/// Our own stub resolver (hosts file + resolv.conf), built on first use and shared.
+fn builtin_resolver() -> &'static Resolver {
+    static RESOLVER: OnceLock<Resolver> = OnceLock::new();
+    RESOLVER.get_or_init(Resolver::system)
+}
+
+/// Whether name lookups use our resolver: always for `builtin`, never for `system`, and
+/// for `auto` when this is a static build (whose getaddrinfo would load the host's NSS
+/// modules, built for another libc).
+pub fn uses_builtin_resolver(mode: ResolverMode) -> bool {
+    match mode {
+        ResolverMode::Builtin => true,
+        ResolverMode::System => false,
+        ResolverMode::Auto => cfg!(target_feature = "crt-static"),
+    }
+}
+
+fn dial(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    mode: ResolverMode,
+) -> Result<TcpStream, ClientError> {
+    let deadline = Instant::now() + timeout;
+    if uses_builtin_resolver(mode) {
+        return builtin_resolver()
+            .connect(host, port, deadline)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                    ClientError::Timeout("DNS or TCP connect")
+                }
+                _ => ClientError::Connect(format!("{host}:{port}: {e}")),
+            });
+    }
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| ClientError::Connect(format!("resolve {host}: {e}")))?
@@ -503,7 +546,6 @@ fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ClientErr
             "resolve {host}: no addresses"
         )));
     }
-    let deadline = Instant::now() + timeout;
     let mut last = None;
     for addr in &addrs {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -46,7 +46,7 @@ impl Runtime {
         });
         let tls = tls_client_config(ca_file.as_deref(), config.server.upstream_ca_only)?;
         let proxy = ProxySettings::from_env(|k| std::env::var(k).ok());
-        let client = HttpClient::new(tls, proxy);
+        let client = HttpClient::new(tls, proxy).with_resolver(config.server.resolver);
         let providers = config
             .providers
             .iter()
