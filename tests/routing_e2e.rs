@@ -354,3 +354,48 @@ fn health_probe_over_tls_half_opens_an_open_circuit() {
         "the probe went over TLS"
     );
 }
+
+#[test]
+fn race_mode_relays_the_fastest_and_closes_the_loser() {
+    use std::io::Read;
+    let first = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            500,
+            "",
+            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+        )
+    });
+    let (closed_tx, closed_rx) = crossbeam_channel::bounded::<()>(1);
+    let slow = MockUpstream::start(move |_req, s| {
+        // Never answers; reports when the relay hangs up on it.
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        if let Ok(0) = s.read(&mut [0u8; 16]) {
+            let _ = closed_tx.send(());
+        }
+    });
+    let fast = MockUpstream::start(|_req, s| {
+        start_sse(s);
+        for ev in text_stream_events("fast") {
+            let _ = write_chunk(s, ev.as_bytes());
+        }
+        end_chunks(s);
+    });
+    let mut p1 = provider("first", ProviderType::Anthropic, &first.url());
+    p1.priority = Some(9);
+    let mut p2 = provider("slow", ProviderType::Anthropic, &slow.url());
+    p2.priority = Some(5);
+    let p3 = provider("fast", ProviderType::Anthropic, &fast.url());
+    let mut config = config_with(vec![p1, p2, p3]);
+    config.routing.failover_mode = cc_relay::config::FailoverMode::Race;
+    config.routing.debug = true;
+    let relay = start_relay(config);
+    let r = post_messages(relay.addr, STREAM_BODY, "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-cc-relay-provider"), Some("fast"));
+    assert_eq!(r.text(), text_stream_events("fast").concat());
+    closed_rx
+        .recv_timeout(Duration::from_secs(3))
+        .expect("the losing upstream's connection was closed");
+    assert_eq!(slow.requests().len(), 1);
+}

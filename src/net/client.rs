@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -260,7 +261,13 @@ pub struct UpstreamRequest<'a> {
     pub target: String,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: &'a [u8],
+    /// Set by another thread to give up waiting (a lost failover race): the connection
+    /// is closed within `CANCEL_CHECK_INTERVAL`.
+    pub cancel: Option<&'a AtomicBool>,
 }
+
+/// How often a cancellable wait looks at its cancel flag.
+pub const CANCEL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
@@ -443,8 +450,25 @@ impl HttpClient {
                     pool_key: req.endpoint.pool_key(),
                 });
             }
-            conn.read_by(deadlines.head)
-                .map_err(|e| (true, io_err(e, "upstream response head")))?;
+            let wait_until = match req.cancel {
+                Some(_) => deadlines.head.min(Instant::now() + CANCEL_CHECK_INTERVAL),
+                None => deadlines.head,
+            };
+            if let Err(e) = conn.read_by(wait_until) {
+                // A cancel-check slice may run out while we wait for a core; only the
+                // head deadline itself ends the wait.
+                if Instant::now() >= deadlines.head {
+                    return Err((true, io_err(e, "upstream response head")));
+                }
+                if req.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    conn.shutdown();
+                    return Err((
+                        true,
+                        ClientError::Io("cancelled: another provider answered first".into()),
+                    ));
+                }
+                continue;
+            }
             match conn.read(&mut chunk) {
                 Ok(0) => {
                     return Err((
@@ -454,6 +478,15 @@ impl HttpClient {
                 }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && Instant::now() < deadlines.head => {
+                    if req.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                        conn.shutdown();
+                        return Err((
+                            true,
+                            ClientError::Io("cancelled: another provider answered first".into()),
+                        ));
+                    }
+                }
                 Err(e) => {
                     return Err((
                         !buf.is_empty() || is_timeout(&e),
@@ -489,6 +522,7 @@ impl HttpClient {
             target: path,
             headers,
             body,
+            cancel: None,
         };
         let mut resp = self.send(
             &req,

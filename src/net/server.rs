@@ -457,6 +457,11 @@ impl Connection {
                 deadline.min(Instant::now() + DRAIN_CHECK_INTERVAL)
             };
             if self.transport.read_by(wait_until).is_err() {
+                // The slice may have run out while this thread waited for a core; only
+                // the real deadline ends the wait.
+                if Instant::now() < deadline {
+                    continue;
+                }
                 return self.head_timed_out(started);
             }
             let mut chunk = [0u8; 8192];

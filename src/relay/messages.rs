@@ -8,7 +8,9 @@
 use std::time::{Duration, Instant};
 
 use crate::auth::client::AuthDecision;
-use crate::config::ProviderType;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::{FailoverMode, ProviderType};
 use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamResponse};
 use crate::net::server::{Request, ResponseWriter};
 use crate::provider::{Inbound, Operation, Provider, ResponseShape};
@@ -202,6 +204,19 @@ impl Attempt<'_, '_, '_> {
                 continue;
             }
             let is_last = n + 1 == plan.len();
+            // Race mode: once the first choice failed, the rest run in parallel.
+            if routing.failover_mode == FailoverMode::Race && n > 0 && plan.len() - n >= 2 {
+                breaker.on_abandoned(admission);
+                match self.race(&plan[n..]) {
+                    ProviderOutcome::Answered => return,
+                    ProviderOutcome::Failed(e) => last_error = Some(e),
+                    ProviderOutcome::Exhausted(wait) => {
+                        exhausted = Some(exhausted.map_or(wait, |w| w.min(wait)));
+                    }
+                    ProviderOutcome::KeysRefused(answer) => refused = Some(answer),
+                }
+                break;
+            }
             match self.try_provider(index, is_last, admission) {
                 ProviderOutcome::Answered => return,
                 ProviderOutcome::Failed(e) => last_error = Some(e),
@@ -378,6 +393,7 @@ impl Attempt<'_, '_, '_> {
                 target: prepared.target.clone(),
                 headers: prepared.headers.clone(),
                 body: &prepared.body,
+                cancel: None,
             };
             let deadlines = Deadlines {
                 connect: Duration::from_millis(routing.connect_timeout_ms),
@@ -460,7 +476,7 @@ impl Attempt<'_, '_, '_> {
                 let _ = self.resp.send(answer.status, &answer.headers, &answer.body);
                 return ProviderOutcome::Answered;
             }
-            return self.relay_success(index, upstream, lease, head_deadline);
+            return self.relay_success(index, upstream, lease, head_deadline, None);
         }
     }
 
@@ -512,6 +528,7 @@ impl Attempt<'_, '_, '_> {
         mut upstream: UpstreamResponse,
         lease: Option<KeyLease>,
         head_deadline: Instant,
+        primed: Option<StreamRelay>,
     ) -> ProviderOutcome {
         let rt = self.rt;
         let provider = &rt.providers[index];
@@ -519,22 +536,21 @@ impl Attempt<'_, '_, '_> {
         let breaker = &rt.breakers[index];
         let status = upstream.status();
         if self.inbound.stream {
-            let mut relay = StreamRelay::new(
-                Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
-                provider.response_shape(),
-            )
-            .with_signature_sink(SignatureSink {
-                store: self.relay.signatures.clone(),
-                family: provider.config.signature_family(),
-            });
-            if let Err(e) = relay.first_event(&mut upstream, head_deadline) {
-                upstream.abort();
-                if let Some(l) = lease {
-                    pool.refund(l, Instant::now());
+            let mut relay = match primed {
+                Some(relay) => relay,
+                None => {
+                    let mut relay = new_stream_relay(rt, self.relay, provider);
+                    if let Err(e) = relay.first_event(&mut upstream, head_deadline, None) {
+                        upstream.abort();
+                        if let Some(l) = lease {
+                            pool.refund(l, Instant::now());
+                        }
+                        breaker.on_failure(Instant::now());
+                        return ProviderOutcome::Failed(client_error_to_api(&e));
+                    }
+                    relay
                 }
-                breaker.on_failure(Instant::now());
-                return ProviderOutcome::Failed(client_error_to_api(&e));
-            }
+            };
             breaker.on_success(Instant::now());
             let mut headers = response_headers(self.req, &upstream, "text/event-stream");
             if provider.response_shape() == ResponseShape::Bedrock {
@@ -716,6 +732,245 @@ fn apply_affinity(
     *plan = first;
     plan.extend(rest);
     Some(family.to_string())
+}
+
+fn new_stream_relay(rt: &Runtime, relay: &Relay, provider: &Provider) -> StreamRelay {
+    StreamRelay::new(
+        Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
+        provider.response_shape(),
+    )
+    .with_signature_sink(SignatureSink {
+        store: relay.signatures.clone(),
+        family: provider.config.signature_family(),
+    })
+}
+
+/// A provider that answered 2xx (and, for a stream, its first event) in a race.
+struct Contender {
+    index: usize,
+    lease: Option<KeyLease>,
+    upstream: UpstreamResponse,
+    primed: Option<StreamRelay>,
+    head_deadline: Instant,
+    upstream_model: String,
+}
+
+/// What a racing thread needs: shared references only, no client socket.
+#[derive(Clone, Copy)]
+struct RaceContext<'a> {
+    rt: &'a Runtime,
+    relay: &'a Relay,
+    req: &'a Request,
+    op: Operation,
+    model: &'a str,
+    stream: bool,
+    forwarded: Option<&'a crate::auth::client::ClientCredential>,
+    estimate: u64,
+    cancel: &'a AtomicBool,
+}
+
+/// One racer: one key, one request; a 429 or any error just loses the race.
+fn contend(ctx: RaceContext<'_>, index: usize, body: &[u8]) -> Result<Contender, ApiError> {
+    let rt = ctx.rt;
+    let provider = &rt.providers[index];
+    let pool = &rt.pools[index];
+    let breaker = &rt.breakers[index];
+    let admission = breaker.admit(Instant::now());
+    if admission == Admission::Rejected {
+        return Err(ApiError::new(
+            503,
+            format!("provider {} circuit is open", provider.name()),
+        ));
+    }
+    let passes_through = ctx.forwarded.is_some() && provider.config.kind == ProviderType::Anthropic;
+    let lease = if pool.is_empty() || passes_through {
+        None
+    } else {
+        match pool.acquire(Instant::now(), ctx.estimate) {
+            Ok(l) => Some(l),
+            Err(_) => {
+                breaker.on_abandoned(admission);
+                return Err(ApiError::new(
+                    429,
+                    format!("provider {} has no key with headroom", provider.name()),
+                ));
+            }
+        }
+    };
+    let inbound = Inbound {
+        body,
+        model: ctx.model,
+        stream: ctx.stream,
+        headers: &ctx.req.head.headers,
+        query: ctx.req.head.query(),
+    };
+    let give_back = |lease: Option<KeyLease>| {
+        if let Some(l) = lease {
+            pool.refund(l, Instant::now());
+        }
+    };
+    let prepared = match provider.prepare(
+        ctx.op,
+        &inbound,
+        lease.as_ref().map(|l| l.secret()),
+        ctx.forwarded,
+        &rt.client,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            give_back(lease);
+            breaker.on_abandoned(admission);
+            return Err(e);
+        }
+    };
+    let routing = &rt.config.routing;
+    let head_deadline = if ctx.stream {
+        Instant::now() + Duration::from_millis(routing.first_byte_timeout_ms)
+    } else {
+        ctx.req.deadline
+    }
+    .min(ctx.req.deadline);
+    let upstream_req = UpstreamRequest {
+        method: prepared.method,
+        endpoint: &provider.endpoint,
+        target: prepared.target.clone(),
+        headers: prepared.headers.clone(),
+        body: &prepared.body,
+        cancel: Some(ctx.cancel),
+    };
+    let deadlines = Deadlines {
+        connect: Duration::from_millis(routing.connect_timeout_ms),
+        head: head_deadline,
+    };
+    let mut upstream = match rt.client.send(&upstream_req, deadlines) {
+        Ok(u) => u,
+        Err(e) => {
+            give_back(lease);
+            if ctx.cancel.load(Ordering::SeqCst) {
+                breaker.on_abandoned(admission);
+            } else {
+                breaker.on_failure(Instant::now());
+            }
+            return Err(client_error_to_api(&e));
+        }
+    };
+    let status = upstream.status();
+    if !(200..300).contains(&status) {
+        upstream.abort();
+        give_back(lease);
+        if status >= 500 {
+            breaker.on_failure(Instant::now());
+        } else {
+            breaker.on_success(Instant::now());
+        }
+        return Err(ApiError::new(
+            status,
+            format!("upstream {} answered {status}", provider.name()),
+        ));
+    }
+    let primed = if ctx.stream {
+        let mut relay = new_stream_relay(rt, ctx.relay, provider);
+        if let Err(e) = relay.first_event(&mut upstream, head_deadline, Some(ctx.cancel)) {
+            upstream.abort();
+            give_back(lease);
+            if ctx.cancel.load(Ordering::SeqCst) {
+                breaker.on_abandoned(admission);
+            } else {
+                breaker.on_failure(Instant::now());
+            }
+            return Err(client_error_to_api(&e));
+        }
+        Some(relay)
+    } else {
+        None
+    };
+    Ok(Contender {
+        index,
+        lease,
+        upstream,
+        primed,
+        head_deadline,
+        upstream_model: prepared.upstream_model,
+    })
+}
+
+impl Attempt<'_, '_, '_> {
+    /// SPEC §4.1 race: `indices` are tried in parallel; the first 2xx (with its first
+    /// event, for a stream) is relayed and every other upstream connection is closed at
+    /// once (they watch a cancel flag).
+    fn race(&mut self, indices: &[usize]) -> ProviderOutcome {
+        let bodies: Vec<Option<Vec<u8>>> = indices.iter().map(|&i| self.body_for(i)).collect();
+        let cancel = AtomicBool::new(false);
+        let ctx = RaceContext {
+            rt: self.rt,
+            relay: self.relay,
+            req: self.req,
+            op: self.op,
+            model: self.inbound.model,
+            stream: self.inbound.stream,
+            forwarded: self.auth.forwarded_credential(),
+            estimate: self.estimate,
+            cancel: &cancel,
+        };
+        let original = self.inbound.body;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::scope(|scope| {
+            for (k, &index) in indices.iter().enumerate() {
+                let racer_tx = tx.clone();
+                let body = bodies[k].as_deref().unwrap_or(original);
+                let spawned = std::thread::Builder::new()
+                    .name("race".into())
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(scope, move || {
+                        let _ = racer_tx.send((index, contend(ctx, index, body)));
+                    });
+                if spawned.is_err() {
+                    let _ = tx.send((index, Err(ApiError::new(503, "could not start a racer"))));
+                }
+            }
+            drop(tx);
+            let mut last_error = None;
+            let mut outcome = None;
+            for (index, result) in rx.iter() {
+                self.record.attempts += 1;
+                match result {
+                    Ok(winner) if outcome.is_none() => {
+                        cancel.store(true, Ordering::SeqCst);
+                        let rt = self.rt;
+                        self.record.provider_index = Some(winner.index);
+                        self.record.provider = Some(rt.providers[winner.index].name().to_string());
+                        self.record.upstream_model = Some(winner.upstream_model.clone());
+                        self.record.key = winner
+                            .lease
+                            .as_ref()
+                            .and_then(|l| rt.pools[winner.index].label(l.key()))
+                            .map(str::to_string);
+                        outcome = Some(self.relay_success(
+                            winner.index,
+                            winner.upstream,
+                            winner.lease,
+                            winner.head_deadline,
+                            winner.primed,
+                        ));
+                    }
+                    Ok(mut loser) => {
+                        loser.upstream.abort();
+                        if let Some(l) = loser.lease {
+                            self.rt.pools[index].refund(l, Instant::now());
+                        }
+                    }
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            outcome.unwrap_or_else(|| match last_error {
+                Some(e) => ProviderOutcome::Failed(e),
+                None => ProviderOutcome::Failed(ApiError::new(
+                    503,
+                    "no provider could serve the request",
+                )),
+            })
+        })
+    }
 }
 
 /// When a 429 names no wait (SPEC §4.2).

@@ -9,9 +9,10 @@
 use std::time::{Duration, Instant};
 
 use crate::codec::sse::SseParser;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::net::client::{ClientError, UpstreamResponse};
+use crate::net::client::{ClientError, UpstreamResponse, CANCEL_CHECK_INTERVAL};
 use crate::net::server::ResponseWriter;
 use crate::provider::bedrock_stream::BedrockStreamTranscoder;
 use crate::provider::ResponseShape;
@@ -236,10 +237,27 @@ impl StreamRelay {
         &mut self,
         upstream: &mut UpstreamResponse,
         deadline: Instant,
+        cancel: Option<&AtomicBool>,
     ) -> Result<(), ClientError> {
         while self.complete == 0 {
             self.read_buf.clear();
-            if upstream.read_some(&mut self.read_buf, deadline)? == 0 {
+            let wait_until = match cancel {
+                Some(_) => deadline.min(Instant::now() + CANCEL_CHECK_INTERVAL),
+                None => deadline,
+            };
+            let read = match upstream.read_some(&mut self.read_buf, wait_until) {
+                Err(ClientError::Timeout(_)) if Instant::now() < deadline => {
+                    if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                        upstream.abort();
+                        return Err(ClientError::Io(
+                            "cancelled: another provider answered first".into(),
+                        ));
+                    }
+                    continue;
+                }
+                other => other?,
+            };
+            if read == 0 {
                 return Err(ClientError::Io(
                     "upstream stream ended before its first event".into(),
                 ));
