@@ -23,7 +23,11 @@ use crate::net::resolver::Resolver;
 use crate::net::transport::{is_timeout, Transport};
 
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-const MAX_IDLE_PER_HOST: usize = 16;
+/// Idle keep-alive connections kept per upstream host; sized for a busy Claude Code team
+/// (64 concurrent requests reuse their connections instead of reconnecting).
+const MAX_IDLE_PER_HOST: usize = 64;
+/// Bytes asked of the socket per body read.
+const READ_CHUNK: usize = 16 * 1024;
 /// A pooled connection idle longer than this is not trusted (servers close idle ones).
 const POOL_IDLE_LIMIT: Duration = Duration::from_secs(30);
 
@@ -448,6 +452,7 @@ impl HttpClient {
                     keep_alive,
                     pool: self.pool.clone(),
                     pool_key: req.endpoint.pool_key(),
+                    scratch: Vec::new(),
                 });
             }
             let wait_until = match req.cancel {
@@ -674,6 +679,7 @@ pub struct UpstreamResponse {
     keep_alive: bool,
     pool: Arc<Pool>,
     pool_key: String,
+    scratch: Vec<u8>,
 }
 
 impl UpstreamResponse {
@@ -708,8 +714,10 @@ impl UpstreamResponse {
                 .ok_or_else(|| ClientError::Io("connection already closed".into()))?;
             conn.read_by(deadline)
                 .map_err(|_| ClientError::Timeout("upstream body"))?;
-            let mut chunk = [0u8; 16 * 1024];
-            let n = match conn.read(&mut chunk) {
+            // A reused heap buffer: no 16 KiB to zero on every read.
+            let chunk = &mut self.scratch;
+            chunk.resize(READ_CHUNK, 0);
+            let n = match conn.read(chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_timeout(&e) => return Err(ClientError::Timeout("upstream body")),
@@ -740,7 +748,9 @@ impl UpstreamResponse {
             match &mut self.body {
                 BodyState::Length { pending, .. }
                 | BodyState::Chunked { pending, .. }
-                | BodyState::UntilClose { pending } => pending.extend_from_slice(&chunk[..n]),
+                | BodyState::UntilClose { pending } => {
+                    pending.extend_from_slice(&self.scratch[..n])
+                }
                 BodyState::Done => {}
             }
         }

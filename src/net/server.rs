@@ -692,7 +692,9 @@ impl<'a> ResponseWriter<'a> {
         }
         self.head(status, headers, ("transfer-encoding", b"chunked"));
         self.state = WriterState::Streaming;
-        self.flush_scratch()
+        // The head waits for the first chunk so both leave in one write: the client
+        // wakes once for the head and the first event.
+        Ok(())
     }
 
     /// Writes `data` as one chunk and flushes it to the client now.
