@@ -75,6 +75,9 @@ impl AuthDecision {
     }
 }
 
+/// Prefix of the tokens `cc-relay config cc init` generates.
+pub const RELAY_TOKEN_PREFIX: &str = "ccr-";
+
 /// Compares without an early exit, so timing does not reveal how much of a guess matched.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u64;
@@ -102,6 +105,16 @@ pub fn authenticate(auth: &AuthConfig, headers: &Headers) -> AuthDecision {
         if ours {
             return AuthDecision::Proxy;
         }
+    }
+    // `config cc init` writes tokens starting `ccr-`: they belong to a relay, so one we do
+    // not know is a misconfiguration, never a credential to forward upstream.
+    if presented
+        .as_ref()
+        .is_some_and(|c| c.secret().starts_with(RELAY_TOKEN_PREFIX))
+    {
+        return AuthDecision::Rejected(
+            "this cc-relay token is not configured here (server.auth.api_key or bearer_secret)",
+        );
     }
     match (presented, secrets.is_empty(), auth.allow_subscription) {
         (Some(cred), _, true) => AuthDecision::PassThrough(cred),
@@ -185,5 +198,17 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let c = ClientCredential::Bearer("topsecret".into());
         assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn unknown_relay_tokens_are_never_forwarded() {
+        let a = auth(None, Some("ccr-known"), true);
+        assert_eq!(
+            authenticate(&a, &headers(&[("authorization", "Bearer ccr-known")])),
+            AuthDecision::Proxy
+        );
+        let d = authenticate(&a, &headers(&[("authorization", "Bearer ccr-stale")]));
+        assert!(!d.is_allowed());
+        assert!(d.forwarded_credential().is_none());
     }
 }
