@@ -716,3 +716,25 @@ fn builtin_resolver_reaches_a_named_upstream() {
         Some(format!("localhost:{}", mock.addr.port()).as_str())
     );
 }
+
+#[test]
+fn max_concurrent_answers_503_while_full() {
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let release_rx = Arc::new(release_rx);
+    let mock = MockUpstream::start(move |_req, s| {
+        let _ = release_rx.recv_timeout(Duration::from_secs(10));
+        write_json(s, 200, "", r#"{"ok":1}"#)
+    });
+    let mut config = config_with(vec![provider("a", ProviderType::Anthropic, &mock.url())]);
+    config.server.max_concurrent = 1;
+    let relay = start_relay(config);
+    let addr = relay.addr;
+    let first = std::thread::spawn(move || post_messages(addr, PLAIN_BODY, "").status);
+    assert!(wait_for(Duration::from_secs(5), || mock.requests().len() == 1));
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "overloaded_error");
+    assert!(r.header("retry-after").is_some());
+    release_tx.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), 200);
+}

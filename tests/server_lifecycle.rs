@@ -161,3 +161,83 @@ fn https_listener_serves_and_rotates_its_certificate() {
         "new cert is served"
     );
 }
+
+struct Panicking;
+
+impl cc_relay::net::server::Handler for Panicking {
+    fn handle(
+        &self,
+        req: &cc_relay::net::server::Request,
+        _resp: &mut cc_relay::net::server::ResponseWriter<'_>,
+    ) {
+        if req.head.path() == "/boom" {
+            panic!("handler bug");
+        }
+        let _ = _resp.send(200, &[], b"fine");
+    }
+}
+
+fn bare_server(limits: cc_relay::net::server::ServerLimits) -> std::net::SocketAddr {
+    let server = cc_relay::net::server::Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        limits,
+        Arc::new(Panicking),
+    )
+    .unwrap();
+    let addr = server.handle().unwrap().addr;
+    std::thread::spawn(move || server.run());
+    addr
+}
+
+fn limits() -> cc_relay::net::server::ServerLimits {
+    cc_relay::net::server::ServerLimits::from_config(&cc_relay::config::ServerConfig::default())
+}
+
+#[test]
+fn a_panicking_handler_answers_500_and_the_server_lives_on() {
+    let addr = bare_server(limits());
+    let r = raw_request(addr, b"GET /boom HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"]["type"], "api_error");
+    assert_eq!(raw_request(addr, b"GET /ok HTTP/1.1\r\n\r\n").status, 200);
+}
+
+#[test]
+fn connection_limit_refuses_with_503() {
+    let mut l = limits();
+    l.max_connections = 2;
+    let addr = bare_server(l);
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Both are being served (their threads are up) before the third arrives.
+    for mut c in &held {
+        c.write_all(b"GET /ok HTTP/1.1\r\n\r\n").unwrap();
+        let mut reader = BufReader::new(c.try_clone().unwrap());
+        assert_eq!(read_response(&mut reader).status, 200);
+    }
+    let r = raw_request(addr, b"GET /ok HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "overloaded_error");
+    drop(held);
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let mut l = limits();
+    l.idle_timeout = Duration::from_millis(200);
+    let addr = bare_server(l);
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /ok HTTP/1.1\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).status, 200);
+    reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        reader.read(&mut [0u8; 1]).unwrap(),
+        0,
+        "closed by the server"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
