@@ -738,3 +738,34 @@ fn max_concurrent_answers_503_while_full() {
     release_tx.send(()).unwrap();
     assert_eq!(first.join().unwrap(), 200);
 }
+
+#[test]
+fn models_include_the_upstream_list_of_anthropic_providers_without_models() {
+    let mock = MockUpstream::start(|req, s| {
+        assert_eq!(req.header("x-api-key"), Some("pool-key"));
+        write_json(
+            s,
+            200,
+            "",
+            r#"{"data":[{"type":"model","id":"claude-opus-4-5","display_name":"Claude Opus 4.5","created_at":"2025-11-01T00:00:00Z"}],"has_more":false}"#,
+        )
+    });
+    let mut a = provider("a", ProviderType::Anthropic, &mock.url());
+    a.keys.push(KeyConfig::new("pool-key"));
+    let mut z = provider("z", ProviderType::Zai, "http://127.0.0.1:9");
+    z.models = vec!["glm-4.6".into()];
+    let relay = start_relay(config_with(vec![a, z]));
+    for _ in 0..2 {
+        let v = raw_request(relay.addr, b"GET /v1/models HTTP/1.1\r\n\r\n").json();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["glm-4.6", "claude-opus-4-5"]);
+        assert_eq!(v["data"][1]["display_name"], "Claude Opus 4.5");
+    }
+    assert_eq!(mock.requests().len(), 1, "cached");
+    assert_eq!(mock.requests()[0].target, "/v1/models?limit=1000");
+}

@@ -3,7 +3,10 @@
 //! `count_tokens` on providers that have no such endpoint.
 
 use crate::net::server::{Request, ResponseWriter};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::auth::client::ClientCredential;
+use crate::provider::Operation;
 
 use crate::obs::metrics::{CircuitGauge, KeyHeadroom, Metrics};
 use crate::obs::time::rfc3339_millis;
@@ -40,8 +43,59 @@ pub fn model_ids(rt: &Runtime) -> Vec<String> {
     ids
 }
 
-pub fn models(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
-    let data: Vec<serde_json::Value> = model_ids(rt)
+/// How long an upstream's own model list is reused.
+const UPSTREAM_MODELS_TTL: Duration = Duration::from_secs(300);
+
+/// An anthropic-type provider without `models` of its own lists what its upstream lists
+/// (`GET {base}/v1/models` with a pool key, or the client's forwarded credential),
+/// cached for a few minutes. Failures just contribute nothing.
+fn upstream_models(
+    rt: &Runtime,
+    index: usize,
+    forwarded: Option<&ClientCredential>,
+) -> Vec<serde_json::Value> {
+    let provider = &rt.providers[index];
+    if let Ok(cache) = rt.models_cache.lock() {
+        if let Some((at, list)) = cache.get(&index) {
+            if at.elapsed() < UPSTREAM_MODELS_TTL {
+                return list.clone();
+            }
+        }
+    }
+    let credential = match (provider.config.keys.first(), forwarded) {
+        (Some(k), _) => ("x-api-key".to_string(), k.key.as_bytes().to_vec()),
+        (None, Some(c)) => c.header(),
+        (None, None) => return Vec::new(),
+    };
+    let url = format!("{}v1/models?limit=1000", provider.health_url());
+    let headers = vec![
+        credential,
+        ("anthropic-version".to_string(), b"2023-06-01".to_vec()),
+    ];
+    let timeout = Duration::from_millis(rt.config.routing.connect_timeout_ms.max(1000));
+    let list = match rt
+        .client
+        .fetch("GET", &url, headers, b"", timeout, 4 * 1024 * 1024)
+    {
+        Ok((200, body)) => serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["data"].as_array().cloned())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if let Ok(mut cache) = rt.models_cache.lock() {
+        cache.insert(index, (Instant::now(), list.clone()));
+    }
+    list
+}
+
+pub fn models(
+    rt: &Runtime,
+    req: &Request,
+    resp: &mut ResponseWriter<'_>,
+    forwarded: Option<&ClientCredential>,
+) {
+    let mut data: Vec<serde_json::Value> = model_ids(rt)
         .iter()
         .map(|id| {
             serde_json::json!({
@@ -52,6 +106,15 @@ pub fn models(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
             })
         })
         .collect();
+    for (i, p) in rt.providers.iter().enumerate() {
+        if p.config.enabled && p.config.models.is_empty() && p.supports(Operation::Models) {
+            for model in upstream_models(rt, i, forwarded) {
+                if !data.iter().any(|m| m["id"] == model["id"]) {
+                    data.push(model);
+                }
+            }
+        }
+    }
     let first = data
         .first()
         .map(|m| m["id"].clone())

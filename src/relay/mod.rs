@@ -8,7 +8,8 @@ pub mod messages;
 pub mod stream;
 pub mod thinking;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::auth::client::{authenticate, AuthDecision};
@@ -35,6 +36,8 @@ pub struct Runtime {
     pub breakers: Vec<CircuitBreaker>,
     pub pools: Vec<KeyPool>,
     pub client: HttpClient,
+    /// Upstream model lists by provider index, with when they were fetched.
+    pub models_cache: Mutex<HashMap<usize, (Instant, Vec<serde_json::Value>)>>,
 }
 
 impl Runtime {
@@ -75,6 +78,7 @@ impl Runtime {
             breakers,
             pools,
             client,
+            models_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -248,7 +252,7 @@ fn route_request(
             &decision,
             record,
         ),
-        "/v1/models" => endpoints::models(rt, req, resp),
+        "/v1/models" => endpoints::models(rt, req, resp, decision.forwarded_credential()),
         "/v1/providers" => endpoints::providers(rt, req, resp),
         "/health" => endpoints::health(rt, req, resp),
         "/api/hello" => endpoints::hello(req, resp),
