@@ -62,7 +62,14 @@ fn upstream_models(
             }
         }
     }
-    let credential = match (provider.config.keys.first(), forwarded) {
+    // A key that is neither cooling down nor refused, so listing never lands on a key
+    // the upstream is rate limiting.
+    let usable = rt.pools[index]
+        .snapshot(Instant::now())
+        .iter()
+        .position(|k| k.cooling_down_for.is_none() && !k.bad);
+    let key = usable.and_then(|j| provider.config.keys.get(j));
+    let credential = match (key, forwarded) {
         (Some(k), _) => ("x-api-key".to_string(), k.key.as_bytes().to_vec()),
         (None, Some(c)) => c.header(),
         (None, None) => return Vec::new(),
