@@ -160,3 +160,75 @@ fn vertex_token_endpoint_failure_is_a_clear_502() {
     assert!(msg.contains("Vertex AI credentials"), "{msg}");
     assert!(!msg.contains("PRIVATE KEY"));
 }
+
+#[test]
+fn expiring_token_is_refreshed_once_for_concurrent_requests() {
+    // The first token is due for refresh almost at once (google-auth refreshes 225 s
+    // early); later ones last an hour.
+    let token_calls = Arc::new(AtomicUsize::new(0));
+    let calls = token_calls.clone();
+    let mock = MockUpstream::start(move |req, s| {
+        if req.target == "/token" {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let expires = if n == 0 { 226 } else { 3600 };
+            write_json(
+                s,
+                200,
+                "",
+                &format!(r#"{{"access_token":"ya29.t{n}","expires_in":{expires}}}"#),
+            );
+            return;
+        }
+        write_json(
+            s,
+            200,
+            "",
+            &format!(
+                r#"{{"auth":"{}"}}"#,
+                req.header("authorization").unwrap_or("")
+            ),
+        );
+    });
+    let mut p = provider("v", ProviderType::Vertex, &mock.url());
+    p.gcp_project_id = Some("p".into());
+    p.gcp_region = Some("us-east5".into());
+    p.gcp_credentials_file = Some(credentials_file(
+        &format!("{}/token", mock.url()),
+        "vertex-refresh",
+    ));
+    let relay = start_relay(config_with(vec![p]));
+    assert_eq!(
+        post_messages(relay.addr, PLAIN_BODY, "").json()["auth"],
+        "Bearer ya29.t0"
+    );
+    // Fire batches of 8 concurrent requests until the refresh happens; the batch that
+    // triggers it must cause exactly one token call.
+    let addr = relay.addr;
+    let mut refreshed = false;
+    for _ in 0..100 {
+        let batch: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    post_messages(addr, PLAIN_BODY, "").json()["auth"].clone()
+                })
+            })
+            .collect();
+        let auths: Vec<serde_json::Value> = batch.into_iter().map(|t| t.join().unwrap()).collect();
+        if token_calls.load(Ordering::SeqCst) > 1 {
+            assert_eq!(
+                token_calls.load(Ordering::SeqCst),
+                2,
+                "one refresh for the whole batch"
+            );
+            assert!(auths.iter().any(|a| a == "Bearer ya29.t1"));
+            refreshed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(refreshed, "the token was refreshed before it expired");
+    assert_eq!(
+        post_messages(relay.addr, PLAIN_BODY, "").json()["auth"],
+        "Bearer ya29.t1"
+    );
+}

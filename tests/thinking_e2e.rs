@@ -217,7 +217,7 @@ fn conversation_survives_a_provider_switch_mid_tool_loop() {
     let mut config = config_with(vec![pa, provider("zai", ProviderType::Zai, &b.mock.url())]);
     config.routing.debug = true;
     config.health.failure_threshold = 1;
-    config.health.open_duration_ms = 600_000;
+    config.health.open_duration_ms = 300;
     config.health.health_check_enabled = false;
     let relay = start_relay(config);
     let mut convo = Conversation::new();
@@ -233,11 +233,26 @@ fn conversation_survives_a_provider_switch_mid_tool_loop() {
             "turn {turn}"
         );
     }
+    assert_eq!(b.served.load(Ordering::SeqCst), 3);
+    // A recovers: the conversation goes back to the family that signed its thinking and
+    // stays valid there.
+    a.failing.store(false, Ordering::SeqCst);
+    let mut back_on_a = false;
+    for _ in 0..40 {
+        let (status, who) = convo.turn(&relay);
+        assert_eq!(status, 200, "{who}");
+        if who == "anthropic" {
+            back_on_a = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(back_on_a, "the conversation returned to its signing family");
+    assert_eq!(convo.turn(&relay).0, 200);
     assert_eq!(
         a.rejected.load(Ordering::SeqCst) + b.rejected.load(Ordering::SeqCst),
         0
     );
-    assert_eq!(b.served.load(Ordering::SeqCst), 3);
 }
 
 #[test]
