@@ -410,6 +410,21 @@ impl Attempt<'_, '_, '_> {
                 }
             };
             let status = upstream.status();
+            if rt.config.logging.log_response_headers {
+                let list: Vec<String> = upstream
+                    .head
+                    .headers
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+                    .collect();
+                // Every line passes the logger's redaction choke point.
+                crate::obs::log::info(format_args!(
+                    "request {} upstream {} answered {status}; headers: {}",
+                    self.req.id,
+                    provider.name(),
+                    list.join("; ")
+                ));
+            }
             let now = Instant::now();
             if let Some(l) = &lease {
                 let limits = RateLimitHeaders::parse(upstream.head.headers.iter());

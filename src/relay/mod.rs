@@ -164,6 +164,13 @@ impl Handler for Relay {
         let mut record = RequestRecord::default();
         let counted = req.head.path().starts_with("/v1/");
         let inflight = counted.then(|| self.metrics.track_inflight());
+        let logging = &rt.config.logging;
+        if logging.log_request_body && !req.body.is_empty() {
+            // body_preview redacts before it cuts, so no secret survives half-cut.
+            let preview =
+                crate::obs::log::body_preview(&req.body, logging.max_body_log_size as usize);
+            crate::obs::log::info(format_args!("request {} body: {preview}", req.id));
+        }
         route_request(&rt, self, req, resp, &mut record);
         drop(inflight);
         if counted {
