@@ -20,6 +20,7 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
     ("http1", cc_relay::codec::http1::fuzz_entry),
     ("json", cc_relay::codec::json::fuzz_entry),
     ("redact", cc_relay::obs::redact::fuzz_entry),
+    ("resp2", cc_relay::codec::resp2::fuzz_entry),
     (
         "route_ratelimit_headers",
         cc_relay::route::ratelimit::fuzz_entry,
