@@ -28,14 +28,22 @@ fn bulk(s: &str) -> Value {
 
 #[test]
 fn every_reply_type_from_a_real_server() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = client(&server.url());
     assert_eq!(
         c.query(&Cmd::new("SET").arg("k").arg("v"), deadline()),
         Ok(Value::Simple("OK".into()))
     );
-    assert_eq!(c.query(&Cmd::new("GET").arg("k"), deadline()), Ok(bulk("v")));
-    assert_eq!(c.query(&Cmd::new("GET").arg("absent"), deadline()), Ok(Value::Nil));
+    assert_eq!(
+        c.query(&Cmd::new("GET").arg("k"), deadline()),
+        Ok(bulk("v"))
+    );
+    assert_eq!(
+        c.query(&Cmd::new("GET").arg("absent"), deadline()),
+        Ok(Value::Nil)
+    );
     assert_eq!(
         c.query(&Cmd::new("INCRBY").arg("n").arg(-5i64), deadline()),
         Ok(Value::Integer(-5))
@@ -45,11 +53,17 @@ fn every_reply_type_from_a_real_server() {
         Ok(Value::Integer(2))
     );
     assert_eq!(
-        c.query(&Cmd::new("LRANGE").arg("l").arg(0u64).arg(-1i64), deadline()),
+        c.query(
+            &Cmd::new("LRANGE").arg("l").arg(0u64).arg(-1i64),
+            deadline()
+        ),
         Ok(Value::Array(vec![bulk("a"), bulk("b")]))
     );
     assert_eq!(
-        c.query(&Cmd::new("LRANGE").arg("none").arg(0u64).arg(-1i64), deadline()),
+        c.query(
+            &Cmd::new("LRANGE").arg("none").arg(0u64).arg(-1i64),
+            deadline()
+        ),
         Ok(Value::Array(vec![]))
     );
     // A binary value with CRLF and NUL survives.
@@ -84,7 +98,9 @@ fn every_reply_type_from_a_real_server() {
 
 #[test]
 fn pipelining_sends_n_commands_and_reads_n_replies_in_order() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = client(&server.url());
     let mut cmds: Vec<Cmd> = (0..200u64)
         .map(|i| Cmd::new("RPUSH").arg("list").arg(i))
@@ -121,7 +137,10 @@ fn auth_with_requirepass_right_wrong_and_missing_password() {
     let good = client(&format!("redis://:s3cret-pw@127.0.0.1:{port}"));
     good.query(&Cmd::new("SET").arg("a").arg("1"), deadline())
         .unwrap();
-    assert_eq!(good.query(&Cmd::new("GET").arg("a"), deadline()), Ok(bulk("1")));
+    assert_eq!(
+        good.query(&Cmd::new("GET").arg("a"), deadline()),
+        Ok(bulk("1"))
+    );
 
     let wrong = client(&format!("redis://:not-it@127.0.0.1:{port}"));
     let err = wrong.ping(deadline()).unwrap_err();
@@ -130,8 +149,14 @@ fn auth_with_requirepass_right_wrong_and_missing_password() {
     };
     assert!(text.starts_with("WRONGPASS"), "{text}");
     let shown = err.to_string();
-    assert!(shown.starts_with("Redis authentication failed: WRONGPASS"), "{shown}");
-    assert!(shown.contains(&format!("redis://:***@127.0.0.1:{port}/0")), "{shown}");
+    assert!(
+        shown.starts_with("Redis authentication failed: WRONGPASS"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("redis://:***@127.0.0.1:{port}/0")),
+        "{shown}"
+    );
     assert!(!shown.contains("not-it") && !format!("{err:?}").contains("not-it"));
     assert!(!format!("{wrong:?}").contains("not-it"));
     // A failed handshake leaves no connection behind.
@@ -149,7 +174,9 @@ fn auth_with_requirepass_right_wrong_and_missing_password() {
 
 #[test]
 fn auth_as_an_acl_user() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let admin = client(&server.url());
     admin
         .query(
@@ -184,13 +211,21 @@ fn auth_as_an_acl_user() {
 
 #[test]
 fn select_puts_each_client_on_its_database() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let db3 = client(&format!("{}/3", server.url()));
     let db0 = client(&server.url());
     db3.query(&Cmd::new("SET").arg("k").arg("three"), deadline())
         .unwrap();
-    assert_eq!(db0.query(&Cmd::new("GET").arg("k"), deadline()), Ok(Value::Nil));
-    assert_eq!(db3.query(&Cmd::new("GET").arg("k"), deadline()), Ok(bulk("three")));
+    assert_eq!(
+        db0.query(&Cmd::new("GET").arg("k"), deadline()),
+        Ok(Value::Nil)
+    );
+    assert_eq!(
+        db3.query(&Cmd::new("GET").arg("k"), deadline()),
+        Ok(bulk("three"))
+    );
     let info = db3
         .query(&Cmd::new("CLIENT").arg("INFO"), deadline())
         .unwrap();
@@ -205,26 +240,44 @@ fn select_puts_each_client_on_its_database() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(db0.query(&Cmd::new("EXISTS").arg("leak"), deadline()), Ok(Value::Integer(0)));
+    assert_eq!(
+        db0.query(&Cmd::new("EXISTS").arg("leak"), deadline()),
+        Ok(Value::Integer(0))
+    );
 }
 
 #[test]
 fn evalsha_reloads_the_script_after_script_flush() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = client(&server.url());
     let script = Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
     let exists = |c: &RedisClient| {
-        c.query(&Cmd::new("SCRIPT").arg("EXISTS").arg(script.sha1()), deadline())
-            .unwrap()
+        c.query(
+            &Cmd::new("SCRIPT").arg("EXISTS").arg(script.sha1()),
+            deadline(),
+        )
+        .unwrap()
     };
     assert_eq!(exists(&c), Value::Array(vec![Value::Integer(0)]));
-    assert_eq!(c.eval(&script, &["n"], &["2"], deadline()), Ok(Value::Integer(2)));
+    assert_eq!(
+        c.eval(&script, &["n"], &["2"], deadline()),
+        Ok(Value::Integer(2))
+    );
     assert_eq!(exists(&c), Value::Array(vec![Value::Integer(1)]));
-    assert_eq!(c.eval(&script, &["n"], &["3"], deadline()), Ok(Value::Integer(5)));
-    c.query(&Cmd::new("SCRIPT").arg("FLUSH"), deadline()).unwrap();
+    assert_eq!(
+        c.eval(&script, &["n"], &["3"], deadline()),
+        Ok(Value::Integer(5))
+    );
+    c.query(&Cmd::new("SCRIPT").arg("FLUSH"), deadline())
+        .unwrap();
     assert_eq!(exists(&c), Value::Array(vec![Value::Integer(0)]));
     // NOSCRIPT is handled inside: the script ran exactly once more.
-    assert_eq!(c.eval(&script, &["n"], &["10"], deadline()), Ok(Value::Integer(15)));
+    assert_eq!(
+        c.eval(&script, &["n"], &["10"], deadline()),
+        Ok(Value::Integer(15))
+    );
     assert_eq!(exists(&c), Value::Array(vec![Value::Integer(1)]));
     // A script error is a Server error, not a retry loop.
     let broken = Script::new("return redis.call('NOSUCH')");
@@ -236,7 +289,9 @@ fn evalsha_reloads_the_script_after_script_flush() {
 
 #[test]
 fn a_stopped_server_times_out_within_the_deadline() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = client(&server.url());
     c.ping(deadline()).unwrap();
     server.pause();
@@ -251,7 +306,10 @@ fn a_stopped_server_times_out_within_the_deadline() {
             matches!(result, Err(RedisError::Timeout(_))),
             "round {round}: {result:?}"
         );
-        assert!(took >= budget, "round {round}: returned early after {took:?}");
+        assert!(
+            took >= budget,
+            "round {round}: returned early after {took:?}"
+        );
         assert!(
             took < budget + Duration::from_millis(150),
             "round {round}: took {took:?}"
@@ -272,7 +330,9 @@ fn a_stopped_server_times_out_within_the_deadline() {
 
 #[test]
 fn killed_server_fails_fast_and_a_restart_is_picked_up() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let c = client(&server.url());
     c.query(&Cmd::new("SET").arg("k").arg("1"), deadline())
         .unwrap();
@@ -280,24 +340,37 @@ fn killed_server_fails_fast_and_a_restart_is_picked_up() {
     server.kill();
     let start = Instant::now();
     let err = c.query(&Cmd::new("GET").arg("k"), deadline()).unwrap_err();
-    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(matches!(err, RedisError::Connect(_)), "{err:?}");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
     assert_eq!(c.open_connections(), 0);
 
     server.restart();
     // A fresh connection; the data is gone (no persistence).
-    assert_eq!(c.query(&Cmd::new("GET").arg("k"), deadline()), Ok(Value::Nil));
+    assert_eq!(
+        c.query(&Cmd::new("GET").arg("k"), deadline()),
+        Ok(Value::Nil)
+    );
 
     // A pooled connection the restart closed is noticed before use, not reported.
-    c.query(&Cmd::new("SET").arg("k").arg("2"), deadline()).unwrap();
+    c.query(&Cmd::new("SET").arg("k").arg("2"), deadline())
+        .unwrap();
     server.restart();
-    assert_eq!(c.query(&Cmd::new("GET").arg("k"), deadline()), Ok(Value::Nil));
+    assert_eq!(
+        c.query(&Cmd::new("GET").arg("k"), deadline()),
+        Ok(Value::Nil)
+    );
 }
 
 #[test]
 fn the_pool_serves_many_threads_within_max_open() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = RedisClient::new(
         &server.url(),
         RedisOptions {
@@ -342,7 +415,9 @@ fn the_pool_serves_many_threads_within_max_open() {
 
 #[test]
 fn rediss_with_the_test_ca() {
-    let Some(server) = RedisServer::start_tls() else { return };
+    let Some(server) = RedisServer::start_tls() else {
+        return;
+    };
     let ca = format!("{}/tests/fixtures/tls/ca.pem", env!("CARGO_MANIFEST_DIR"));
     let tls = cc_relay::net::client::tls_client_config(Some(&ca), true).unwrap();
     for host in ["localhost", "127.0.0.1"] {
@@ -356,7 +431,10 @@ fn rediss_with_the_test_ca() {
         .unwrap();
         c.query(&Cmd::new("SET").arg("t").arg(host), deadline())
             .unwrap();
-        assert_eq!(c.query(&Cmd::new("GET").arg("t"), deadline()), Ok(bulk(host)));
+        assert_eq!(
+            c.query(&Cmd::new("GET").arg("t"), deadline()),
+            Ok(bulk(host))
+        );
         // Pooled TLS connections are reused.
         c.ping(deadline()).unwrap();
         assert_eq!(c.open_connections(), 1);
@@ -377,7 +455,9 @@ fn rediss_with_the_test_ca() {
 
 #[test]
 fn all_connections_busy_waits_until_the_deadline() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let c = RedisClient::new(
         &server.url(),
         RedisOptions {
@@ -405,7 +485,10 @@ fn all_connections_busy_waits_until_the_deadline() {
     }));
     let start = Instant::now();
     let result = c.query(&Cmd::new("PING"), start + Duration::from_millis(50));
-    assert_eq!(result, Err(RedisError::Timeout("waiting for a free connection")));
+    assert_eq!(
+        result,
+        Err(RedisError::Timeout("waiting for a free connection"))
+    );
     assert!(start.elapsed() >= Duration::from_millis(50));
     assert_eq!(holder.join().unwrap(), Ok(Value::NilArray));
     c.ping(deadline()).unwrap();

@@ -105,7 +105,10 @@ fn encodes_commands_as_arrays_of_bulk_strings() {
 fn simple_string() {
     assert_eq!(one(b"+OK\r\n"), Value::Simple("OK".into()));
     assert_eq!(one(b"+\r\n"), Value::Simple(String::new()));
-    assert_eq!(one(b"+hello world\r\n"), Value::Simple("hello world".into()));
+    assert_eq!(
+        one(b"+hello world\r\n"),
+        Value::Simple("hello world".into())
+    );
 }
 
 #[test]
@@ -125,14 +128,8 @@ fn integers() {
     assert_eq!(one(b":0\r\n"), Value::Integer(0));
     assert_eq!(one(b":1000\r\n"), Value::Integer(1000));
     assert_eq!(one(b":-42\r\n"), Value::Integer(-42));
-    assert_eq!(
-        one(b":9223372036854775807\r\n"),
-        Value::Integer(i64::MAX)
-    );
-    assert_eq!(
-        one(b":-9223372036854775808\r\n"),
-        Value::Integer(i64::MIN)
-    );
+    assert_eq!(one(b":9223372036854775807\r\n"), Value::Integer(i64::MAX));
+    assert_eq!(one(b":-9223372036854775808\r\n"), Value::Integer(i64::MIN));
 }
 
 #[test]

@@ -384,8 +384,12 @@ impl Resp2Decoder {
             return Err(Resp2Error::BadLineEnd);
         }
         match kind {
-            b'+' => Ok(Some(Value::Simple(String::from_utf8_lossy(body).into_owned()))),
-            b'-' => Ok(Some(Value::Error(String::from_utf8_lossy(body).into_owned()))),
+            b'+' => Ok(Some(Value::Simple(
+                String::from_utf8_lossy(body).into_owned(),
+            ))),
+            b'-' => Ok(Some(Value::Error(
+                String::from_utf8_lossy(body).into_owned(),
+            ))),
             b':' => parse_decimal(body)
                 .map(|n| Some(Value::Integer(n)))
                 .ok_or(Resp2Error::BadNumber),

@@ -387,10 +387,8 @@ pub struct Script {
 impl Script {
     pub fn new(source: &str) -> Script {
         // SHA-1 because that is how Redis names scripts, not for security.
-        let digest = ring::digest::digest(
-            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            source.as_bytes(),
-        );
+        let digest =
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, source.as_bytes());
         Script {
             source: Arc::from(source),
             sha1: hex(digest.as_ref()),
@@ -407,9 +405,7 @@ impl Script {
     }
 
     fn evalsha<K: AsRef<[u8]>, A: AsRef<[u8]>>(&self, keys: &[K], args: &[A]) -> Cmd {
-        let mut cmd = Cmd::new("EVALSHA")
-            .arg(self.sha1.as_str())
-            .arg(keys.len());
+        let mut cmd = Cmd::new("EVALSHA").arg(self.sha1.as_str()).arg(keys.len());
         for key in keys {
             cmd = cmd.arg(key.as_ref());
         }
@@ -486,8 +482,8 @@ impl RedisOptions {
         ca_file: Option<&str>,
         ca_only: bool,
     ) -> Result<RedisOptions, RedisError> {
-        let tls = crate::net::client::tls_client_config(ca_file, ca_only)
-            .map_err(RedisError::Connect)?;
+        let tls =
+            crate::net::client::tls_client_config(ca_file, ca_only).map_err(RedisError::Connect)?;
         Ok(RedisOptions {
             timeout: Duration::from_millis(redis.timeout_ms.max(1)),
             tls: Some(tls),
@@ -570,17 +566,14 @@ impl Connection {
                     None => break,
                 }
             }
-            if replies.len() > cmds.len() || (replies.len() == cmds.len() && !input.is_empty())
-            {
+            if replies.len() > cmds.len() || (replies.len() == cmds.len() && !input.is_empty()) {
                 return Err(RedisError::Protocol(
                     "more replies than commands sent".into(),
                 ));
             }
         }
         if !self.decoder.is_idle() {
-            return Err(RedisError::Protocol(
-                "bytes after the last reply".into(),
-            ));
+            return Err(RedisError::Protocol("bytes after the last reply".into()));
         }
         Ok(replies)
     }
@@ -760,9 +753,7 @@ impl RedisClient {
     pub fn ping(&self, deadline: Instant) -> Result<(), RedisError> {
         match self.query(&Cmd::new("PING"), deadline)? {
             Value::Simple(s) if s == "PONG" => Ok(()),
-            other => Err(RedisError::Protocol(format!(
-                "PING answered {other:?}"
-            ))),
+            other => Err(RedisError::Protocol(format!("PING answered {other:?}"))),
         }
     }
 
@@ -918,15 +909,24 @@ mod tests {
     #[test]
     fn url_forms() {
         let u = RedisUrl::parse("redis://localhost").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.db), (false, "localhost", 6379, 0));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.db),
+            (false, "localhost", 6379, 0)
+        );
         assert!(u.username.is_none() && !u.has_password());
 
         let u = RedisUrl::parse("rediss://app:p%40ss@cache.example:6380/3").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.db), (true, "cache.example", 6380, 3));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.db),
+            (true, "cache.example", 6380, 3)
+        );
         assert_eq!(u.username.as_deref(), Some("app"));
         assert_eq!(u.password.as_deref(), Some(&b"p@ss"[..]));
         assert_eq!(u.to_string(), "rediss://app:***@cache.example:6380/3");
-        assert_eq!(format!("{u:?}"), "RedisUrl(rediss://app:***@cache.example:6380/3)");
+        assert_eq!(
+            format!("{u:?}"),
+            "RedisUrl(rediss://app:***@cache.example:6380/3)"
+        );
 
         let u = RedisUrl::parse("redis://:secret@[::1]:7000/").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.db), ("::1", 7000, 0));
@@ -955,7 +955,10 @@ mod tests {
     fn handshake_commands() {
         let u = RedisUrl::parse("redis://u:pw@h/2").unwrap();
         let cmds = u.handshake();
-        assert_eq!(cmds[0].args(), [b"AUTH".to_vec(), b"u".to_vec(), b"pw".to_vec()]);
+        assert_eq!(
+            cmds[0].args(),
+            [b"AUTH".to_vec(), b"u".to_vec(), b"pw".to_vec()]
+        );
         assert_eq!(cmds[1].args(), [b"SELECT".to_vec(), b"2".to_vec()]);
         assert_eq!(format!("{:?}", cmds[0]), "Cmd(AUTH +2 args)");
         let u = RedisUrl::parse("redis://:pw@h").unwrap();

@@ -80,9 +80,8 @@ impl RedisServer {
         if !redis_server_available() {
             return None;
         }
-        let fixture = |name: &str| {
-            format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
-        };
+        let fixture =
+            |name: &str| format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
         let dir = std::env::temp_dir().join(format!(
             "cc-relay-redis-{}-{}",
             std::process::id(),
