@@ -482,11 +482,22 @@ impl RedisOptions {
         ca_file: Option<&str>,
         ca_only: bool,
     ) -> Result<RedisOptions, RedisError> {
-        let tls =
-            crate::net::client::tls_client_config(ca_file, ca_only).map_err(RedisError::Connect)?;
+        let wants_tls = redis
+            .url
+            .as_deref()
+            .is_some_and(|url| strip_prefix_ignore_case(url, "rediss://").is_some());
+        // A bad CA file only matters when there is TLS to use it for.
+        let tls = if wants_tls {
+            Some(
+                crate::net::client::tls_client_config(ca_file, ca_only)
+                    .map_err(RedisError::Connect)?,
+            )
+        } else {
+            None
+        };
         Ok(RedisOptions {
             timeout: Duration::from_millis(redis.timeout_ms.max(1)),
-            tls: Some(tls),
+            tls,
             ..RedisOptions::default()
         })
     }

@@ -892,6 +892,63 @@ pub struct SharedStatus {
 struct Mirror {
     providers: HashMap<String, ProviderView>,
     refreshed_at: Option<Instant>,
+    /// This instance's own writes, applied at once and re-applied over a snapshot whose
+    /// read may have started before Redis had them.
+    own_writes: Vec<OwnWrite>,
+}
+
+struct OwnWrite {
+    at: Instant,
+    provider: String,
+    change: Change,
+}
+
+enum Change {
+    Cooldown { key: String, until_ms: u64 },
+    Circuit(SharedCircuit),
+}
+
+impl Mirror {
+    fn apply(&mut self, provider: &str, change: &Change) {
+        let view = self.providers.entry(provider.to_string()).or_default();
+        match change {
+            Change::Cooldown { key, until_ms } => {
+                let slot = view.cooldowns.entry(key.clone()).or_insert(0);
+                *slot = (*slot).max(*until_ms);
+            }
+            Change::Circuit(circuit) => {
+                if view
+                    .circuit
+                    .is_none_or(|c| c.updated_at_ms <= circuit.updated_at_ms)
+                {
+                    view.circuit = Some(*circuit);
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, provider: &str, change: Change) {
+        self.apply(provider, &change);
+        self.own_writes.push(OwnWrite {
+            at: Instant::now(),
+            provider: provider.to_string(),
+            change,
+        });
+    }
+
+    /// Replaces the copy with a snapshot whose read started at `started`, keeping own
+    /// writes made since (the snapshot may predate them). Redis's state wins otherwise:
+    /// after a restart the fleet continues from what Redis holds.
+    fn replace(&mut self, fetched: HashMap<String, ProviderView>, started: Instant) {
+        self.providers = fetched;
+        self.own_writes.retain(|w| w.at >= started);
+        let writes = std::mem::take(&mut self.own_writes);
+        for write in &writes {
+            self.apply(&write.provider, &write.change);
+        }
+        self.own_writes = writes;
+        self.refreshed_at = Some(Instant::now());
+    }
 }
 
 struct Inner {
@@ -1136,10 +1193,13 @@ impl SharedState {
         now_ms: u64,
     ) -> Result<(), Unavailable> {
         let until = self.call(|s, d| s.set_cooldown(provider, key, until_ms, now_ms, d))?;
-        let mut mirror = write(&self.inner.mirror);
-        let view = mirror.providers.entry(provider.to_string()).or_default();
-        let slot = view.cooldowns.entry(key.0.clone()).or_insert(0);
-        *slot = (*slot).max(until);
+        write(&self.inner.mirror).record(
+            provider,
+            Change::Cooldown {
+                key: key.0.clone(),
+                until_ms: until,
+            },
+        );
         Ok(())
     }
 
@@ -1189,14 +1249,7 @@ impl SharedState {
     ) -> Result<(), Unavailable> {
         let stored = self.call(|s, d| s.publish_circuit(provider, circuit, d))?;
         if stored {
-            let mut mirror = write(&self.inner.mirror);
-            let view = mirror.providers.entry(provider.to_string()).or_default();
-            if view
-                .circuit
-                .is_none_or(|c| c.updated_at_ms <= circuit.updated_at_ms)
-            {
-                view.circuit = Some(circuit);
-            }
+            write(&self.inner.mirror).record(provider, Change::Circuit(circuit));
         }
         Ok(())
     }
@@ -1233,13 +1286,11 @@ impl SharedState {
 impl Inner {
     fn refresh(&self) -> Result<(), Unavailable> {
         let providers = read(&self.tracked).clone();
+        let started = Instant::now();
         let deadline = self.store.client.deadline();
         match self.store.snapshot(&providers, deadline) {
             Ok(views) => {
-                let mut mirror = write(&self.mirror);
-                mirror.providers = views;
-                mirror.refreshed_at = Some(Instant::now());
-                drop(mirror);
+                write(&self.mirror).replace(views, started);
                 self.recovered();
                 Ok(())
             }
@@ -1312,5 +1363,108 @@ fn refresh_loop(weak: Weak<Inner>, stop: crossbeam_channel::Receiver<()>, every:
             return;
         };
         let _ = inner.refresh();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cooldown(key: &str, until_ms: u64) -> Change {
+        Change::Cooldown {
+            key: key.to_string(),
+            until_ms,
+        }
+    }
+
+    #[test]
+    fn own_writes_survive_a_snapshot_that_started_before_them_only() {
+        let mut mirror = Mirror::default();
+        let before = Instant::now();
+        mirror.record("p", cooldown("k", 500));
+        // The snapshot's read began before the write: Redis may not have had it yet.
+        mirror.replace(HashMap::new(), before);
+        assert_eq!(mirror.providers["p"].cooldowns["k"], 500);
+        // A snapshot begun after the write reflects Redis: here it no longer has it
+        // (a restart), so neither does the copy.
+        let after = Instant::now();
+        mirror.replace(HashMap::new(), after);
+        assert!(mirror.providers.is_empty());
+        assert!(mirror.own_writes.is_empty());
+    }
+
+    #[test]
+    fn a_fetched_longer_cooldown_and_newer_circuit_win_over_own_writes() {
+        let mut mirror = Mirror::default();
+        let before = Instant::now();
+        let old = SharedCircuit {
+            state: CircuitState::Open,
+            opened_at_ms: Some(1),
+            updated_at_ms: 10,
+        };
+        mirror.record("p", cooldown("k", 500));
+        mirror.record("p", Change::Circuit(old));
+        let newer = SharedCircuit {
+            state: CircuitState::Closed,
+            opened_at_ms: Some(1),
+            updated_at_ms: 20,
+        };
+        let fetched = HashMap::from([(
+            "p".to_string(),
+            ProviderView {
+                cooldowns: HashMap::from([("k".to_string(), 900)]),
+                circuit: Some(newer),
+            },
+        )]);
+        mirror.replace(fetched, before);
+        assert_eq!(mirror.providers["p"].cooldowns["k"], 900);
+        assert_eq!(mirror.providers["p"].circuit, Some(newer));
+    }
+
+    #[test]
+    fn hash_replies_parse_and_reject_garbage() {
+        let bulk = |s: &str| Value::Bulk(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![
+            bulk("state"),
+            bulk("half_open"),
+            bulk("opened_at"),
+            bulk("0"),
+            bulk("updated_at"),
+            bulk("42"),
+        ]);
+        assert_eq!(
+            parse_circuit(&reply).unwrap(),
+            Some(SharedCircuit {
+                state: CircuitState::HalfOpen,
+                opened_at_ms: None,
+                updated_at_ms: 42,
+            })
+        );
+        assert_eq!(parse_circuit(&Value::Array(vec![])).unwrap(), None);
+        assert!(parse_circuit(&Value::Array(vec![bulk("state"), bulk("weird")])).is_err());
+        assert!(parse_circuit(&Value::Array(vec![bulk("state")])).is_err());
+        assert!(parse_cooldowns(&Value::Nil).is_err());
+        let cooldowns = Value::Array(vec![bulk("a"), bulk("7"), bulk("b"), bulk("x")]);
+        assert_eq!(
+            parse_cooldowns(&cooldowns).unwrap(),
+            HashMap::from([("a".to_string(), 7)])
+        );
+    }
+
+    #[test]
+    fn key_names_carry_the_provider_hash_tag() {
+        let client = RedisClient::new("redis://127.0.0.1:1", RedisOptions::default()).unwrap();
+        let store = SharedStore::new(client, "cc-relay:");
+        let key = KeyRef::from_label("main").unwrap();
+        assert_eq!(
+            store.key_name("zai", &key, "rpm"),
+            "cc-relay:{zai}:key:main:rpm"
+        );
+        assert_eq!(
+            store.provider_key("zai", "circuit"),
+            "cc-relay:{zai}:circuit"
+        );
+        assert!(check_provider("a{b").is_err());
+        assert!(check_provider("").is_err());
     }
 }
