@@ -311,7 +311,7 @@ fn a_stopped_server_times_out_within_the_deadline() {
             "round {round}: returned early after {took:?}"
         );
         assert!(
-            took < budget + Duration::from_millis(150),
+            took < budget + Duration::from_millis(250),
             "round {round}: took {took:?}"
         );
         // The timed-out connection was closed, not pooled.

@@ -601,7 +601,7 @@ fn killed_redis_makes_every_call_unavailable_fast_and_a_restart_recovers() {
     let start = Instant::now();
     assert_eq!(a.reserve(P, &key(), rpm(4), 0, now), Err(Unavailable));
     assert!(
-        start.elapsed() < Duration::from_millis(100),
+        start.elapsed() < Duration::from_millis(200),
         "{:?}",
         start.elapsed()
     );
@@ -620,7 +620,7 @@ fn killed_redis_makes_every_call_unavailable_fast_and_a_restart_recovers() {
         assert_eq!(a.signature_family(&[1; 32]), Err(Unavailable));
     }
     assert!(
-        start.elapsed() < Duration::from_millis(100),
+        start.elapsed() < Duration::from_millis(500),
         "{:?}",
         start.elapsed()
     );
@@ -670,11 +670,11 @@ fn a_stopped_redis_costs_one_deadline_then_fails_fast() {
     assert_eq!(s.reserve(P, &key(), rpm(4), 0, NOW), Err(Unavailable));
     let took = start.elapsed();
     assert!(took >= Duration::from_millis(50), "{took:?}");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_millis(300), "{took:?}");
     assert!(s.status().last_error.unwrap().contains("deadline"));
     let start = Instant::now();
     assert_eq!(s.reserve(P, &key(), rpm(4), 0, NOW), Err(Unavailable));
-    assert!(start.elapsed() < Duration::from_millis(5));
+    assert!(start.elapsed() < Duration::from_millis(25));
     server.resume();
     s.refresh_now().unwrap();
     granted(s.reserve(P, &key(), rpm(4), 0, NOW).unwrap());
