@@ -9,4 +9,5 @@ pub mod dns;
 pub mod eventstream;
 pub mod http1;
 pub mod json;
+pub mod resp2;
 pub mod sse;

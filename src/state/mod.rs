@@ -1,2 +1,6 @@
-//! Shared state backends (memory now; Redis for `cache.mode: ha` later).
+//! State that can outlive one request or one instance: the in-process thinking signature
+//! store, and the Redis/Valkey client and fleet-wide operations behind `cache.mode: ha`.
+
+pub mod redis;
+pub mod shared;
 pub mod signatures;
