@@ -8,7 +8,10 @@ type FuzzEntry = fn(&[u8]);
 /// (corpus directory name, the entry point its fuzz target calls)
 const TARGETS: &[(&str, FuzzEntry)] = &[
     ("base64", cc_relay::codec::base64::fuzz_entry),
-    ("bedrock_stream", cc_relay::provider::bedrock_stream::fuzz_entry),
+    (
+        "bedrock_stream",
+        cc_relay::provider::bedrock_stream::fuzz_entry,
+    ),
     ("chunked", cc_relay::codec::chunked::fuzz_entry),
     ("config", cc_relay::config::load::fuzz_entry),
     ("dns", cc_relay::codec::dns::fuzz_entry),
@@ -18,7 +21,10 @@ const TARGETS: &[(&str, FuzzEntry)] = &[
     ("json", cc_relay::codec::json::fuzz_entry),
     ("redact", cc_relay::obs::redact::fuzz_entry),
     ("resp2", cc_relay::codec::resp2::fuzz_entry),
-    ("route_ratelimit_headers", cc_relay::route::ratelimit::fuzz_entry),
+    (
+        "route_ratelimit_headers",
+        cc_relay::route::ratelimit::fuzz_entry,
+    ),
     ("sigv4", cc_relay::auth::sigv4::fuzz_entry),
     ("sse", cc_relay::codec::sse::fuzz_entry),
     ("thinking", cc_relay::relay::thinking::fuzz_entry),
@@ -42,5 +48,8 @@ fn every_corpus_file_replays_without_panic() {
         assert!(count > 0, "corpus {name} is empty");
         replayed += count;
     }
-    println!("replayed {replayed} corpus files of {} targets", TARGETS.len());
+    println!(
+        "replayed {replayed} corpus files of {} targets",
+        TARGETS.len()
+    );
 }

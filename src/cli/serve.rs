@@ -15,6 +15,7 @@ use crate::net::tls::server_config_from_files;
 use crate::obs::log::{self, LogSettings};
 use crate::obs::metrics::Metrics;
 use crate::relay::{Relay, Runtime};
+use crate::state::shared::SharedState;
 use crate::sys::{install_signal_handlers, Signal};
 
 /// A server running on its own accept thread (tests and `serve` both start it this way).
@@ -43,7 +44,14 @@ pub fn spawn(config: Config, listen: Option<SocketAddr>) -> Result<Running, Stri
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
-    let relay = Arc::new(Relay::new(Runtime::new(config, &metrics)?, metrics));
+    let shared = SharedState::from_config(&config, Some(metrics.clone()))
+        .map_err(|e| format!("cache.redis: {e}"))?
+        .map(Arc::new);
+    let relay = Arc::new(Relay::with_shared(
+        Runtime::new(config, &metrics)?,
+        metrics,
+        shared,
+    ));
     let mut server =
         Server::bind(addr, limits, relay.clone()).map_err(|e| format!("listen on {addr}: {e}"))?;
     if let Some(tls) = tls {

@@ -18,7 +18,12 @@ use crate::relay::error::ApiError;
 use crate::relay::stream::{SignatureSink, StreamRelay, Usage};
 use crate::relay::thinking::{self, HistoryInfo};
 use crate::relay::{Relay, RequestRecord, Runtime};
-use crate::route::{AcquireError, Admission, KeyLease, RateLimitHeaders};
+use crate::route::{
+    AcquireError, Admission, Availability, CircuitState, KeyLease, RateLimitHeaders,
+};
+use crate::state::shared::{
+    Charge, KeyRef, Limits, Reservation, SharedCircuit, Usage as FleetUsage,
+};
 
 /// Upstream error bodies larger than this are cut when relayed.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -130,6 +135,16 @@ struct Attempt<'r, 'w, 'x> {
     auth: &'r AuthDecision,
     record: &'r mut RequestRecord,
     estimate: u64,
+    /// The fleet-wide reservation of the current key (`cache.mode: ha`).
+    fleet: Option<FleetHold>,
+}
+
+/// A key's reservation in Redis, settled when the attempt ends.
+struct FleetHold {
+    provider: String,
+    key: KeyRef,
+    limits: Limits,
+    charged: Charge,
 }
 
 pub fn handle(
@@ -159,7 +174,7 @@ pub fn handle(
     let now = Instant::now();
     let mut plan = rt
         .router
-        .plan(&parsed.model, |i| rt.breakers[i].availability(now));
+        .plan(&parsed.model, |i| fleet_availability(rt, relay, i, now));
     let mut thinking = mentions_thinking(&req.body).then(|| ThinkingState {
         history: thinking::analyze(&req.body),
         affinity: None,
@@ -183,6 +198,7 @@ pub fn handle(
         // Roughly four bytes of JSON per input token: enough to reserve tpm headroom;
         // corrected from `usage` when the answer ends.
         estimate: (req.body.len() as u64 / 4).max(1),
+        fleet: None,
     };
     attempt.run(&plan.providers, plan.last_resort);
 }
@@ -346,6 +362,38 @@ impl Attempt<'_, '_, '_> {
             } else {
                 None
             };
+            if let (Some(shared), Some(l)) = (self.relay.shared.clone(), lease.as_ref()) {
+                let key = KeyRef::from_secret(l.secret());
+                let limits = key_limits(&provider.config, l.secret());
+                match shared.reserve(provider.name(), &key, limits, self.estimate, now_unix_ms()) {
+                    Ok(Reservation::Granted { charged, .. }) => {
+                        self.fleet = Some(FleetHold {
+                            provider: provider.name().to_string(),
+                            key,
+                            limits,
+                            charged,
+                        });
+                    }
+                    Ok(Reservation::Denied { retry_after_ms }) => {
+                        // The fleet has used this key's window (or another instance saw
+                        // a 429): sit it out here too and try the next key.
+                        let wait = Duration::from_millis(retry_after_ms.max(1));
+                        pool.cooldown_for(l.key(), now, wait);
+                        if let Some(shared) = &self.relay.shared {
+                            let until = now_unix_ms() + wait.as_millis() as u64;
+                            let key = KeyRef::from_secret(l.secret());
+                            let _ =
+                                shared.set_cooldown(provider.name(), &key, until, now_unix_ms());
+                        }
+                        if let Some(l) = lease {
+                            pool.refund(l, now);
+                        }
+                        continue;
+                    }
+                    // Redis unreachable or slow: this instance's own state decides.
+                    Err(_) => {}
+                }
+            }
             self.record.attempts += 1;
             let target_body = self.body_for(index);
             let inbound = Inbound {
@@ -405,11 +453,15 @@ impl Attempt<'_, '_, '_> {
                     if let Some(l) = lease {
                         pool.refund(l, Instant::now());
                     }
-                    breaker.on_failure(Instant::now());
+                    self.settle_fleet(None);
+                    self.report_failure(index);
                     return ProviderOutcome::Failed(client_error_to_api(&e));
                 }
             };
             let status = upstream.status();
+            if !(200..300).contains(&status) {
+                self.settle_fleet(None);
+            }
             if rt.config.logging.log_response_headers {
                 let list: Vec<String> = upstream
                     .head
@@ -432,6 +484,11 @@ impl Attempt<'_, '_, '_> {
                 if status == 429 {
                     let wait = limits.cooldown(now_unix_ms()).unwrap_or(DEFAULT_COOLDOWN);
                     pool.cooldown_for(l.key(), now, wait);
+                    if let Some(shared) = &self.relay.shared {
+                        let until = now_unix_ms() + wait.as_millis() as u64;
+                        let key = KeyRef::from_secret(l.secret());
+                        let _ = shared.set_cooldown(provider.name(), &key, until, now_unix_ms());
+                    }
                 }
             }
             if status == 401 || status == 403 {
@@ -460,7 +517,7 @@ impl Attempt<'_, '_, '_> {
                 if status == 429 {
                     breaker.on_success(now);
                 } else {
-                    breaker.on_failure(now);
+                    self.report_failure(index);
                 }
                 return ProviderOutcome::Failed(ApiError::new(
                     status,
@@ -483,7 +540,7 @@ impl Attempt<'_, '_, '_> {
                     pool.record_usage(l, 0, 0, now);
                 }
                 if verdict_failure {
-                    breaker.on_failure(now);
+                    self.report_failure(index);
                 } else {
                     breaker.on_success(now);
                 }
@@ -595,12 +652,12 @@ impl Attempt<'_, '_, '_> {
 
             if let Some(l) = lease {
                 let input = relay.taps.input_tokens.unwrap_or(l.charged_input_tokens());
-                pool.record_usage(
-                    l,
-                    input,
-                    relay.taps.output_tokens.unwrap_or(0),
-                    Instant::now(),
-                );
+                let output = relay.taps.output_tokens.unwrap_or(0);
+                pool.record_usage(l, input, output, Instant::now());
+                self.settle_fleet(Some(FleetUsage {
+                    input_tokens: input,
+                    output_tokens: output,
+                }));
             }
             return ProviderOutcome::Answered;
         }
@@ -629,6 +686,10 @@ impl Attempt<'_, '_, '_> {
                         .unwrap_or(l.charged_input_tokens());
                     let output = usage.and_then(|u| u.output_tokens).unwrap_or(0);
                     pool.record_usage(l, input, output, Instant::now());
+                    self.settle_fleet(Some(FleetUsage {
+                        input_tokens: input,
+                        output_tokens: output,
+                    }));
                 }
                 let mut headers = response_headers(self.req, &upstream, "application/json");
                 headers.extend(self.debug_headers());
@@ -650,6 +711,41 @@ impl Attempt<'_, '_, '_> {
 }
 
 impl Attempt<'_, '_, '_> {
+    /// Ends the fleet reservation: real usage corrects the estimate, None gives it back.
+    fn settle_fleet(&mut self, usage: Option<FleetUsage>) {
+        let (Some(hold), Some(shared)) = (self.fleet.take(), self.relay.shared.as_ref()) else {
+            return;
+        };
+        let now = now_unix_ms();
+        let _ = match usage {
+            Some(u) => {
+                shared.correct_usage(&hold.provider, &hold.key, hold.limits, hold.charged, u, now)
+            }
+            None => shared.refund(&hold.provider, &hold.key, hold.limits, hold.charged, now),
+        };
+    }
+
+    /// Counts a failure against the provider's breaker and tells the fleet when it opened.
+    fn report_failure(&self, index: usize) {
+        let breaker = &self.rt.breakers[index];
+        let now = Instant::now();
+        let was_open = breaker.state(now) == CircuitState::Open;
+        breaker.on_failure(now);
+        if let (Some(shared), false, CircuitState::Open) =
+            (&self.relay.shared, was_open, breaker.state(now))
+        {
+            let now_ms = now_unix_ms();
+            let _ = shared.publish_circuit(
+                self.rt.providers[index].name(),
+                SharedCircuit {
+                    state: CircuitState::Open,
+                    opened_at_ms: Some(now_ms),
+                    updated_at_ms: now_ms,
+                },
+            );
+        }
+    }
+
     /// The body to send to provider `index`: None = the client's bytes unchanged.
     /// Thinking blocks whose signature the target's family did not issue are removed
     /// (SPEC §4.4); after a signature rejection, all thinking is.
@@ -986,6 +1082,42 @@ impl Attempt<'_, '_, '_> {
             })
         })
     }
+}
+
+/// A provider's availability for planning: its own breaker, and in a fleet also a
+/// circuit another instance opened within `open_duration_ms`.
+fn fleet_availability(rt: &Runtime, relay: &Relay, index: usize, now: Instant) -> Availability {
+    let local = rt.breakers[index].availability(now);
+    let Some(shared) = &relay.shared else {
+        return local;
+    };
+    if let Ok(Some(circuit)) = shared.circuit(rt.providers[index].name()) {
+        let open_for = Duration::from_millis(rt.config.health.open_duration_ms);
+        let opened = circuit.opened_at_ms.unwrap_or(0);
+        let age = Duration::from_millis(now_unix_ms().saturating_sub(opened));
+        if circuit.state == CircuitState::Open && age < open_for && local == Availability::Available
+        {
+            return Availability::Unavailable {
+                opened_at: now.checked_sub(age).unwrap_or(now),
+            };
+        }
+    }
+    local
+}
+
+/// The configured per-minute limits of the pool key with this secret.
+fn key_limits(config: &crate::config::ProviderConfig, secret: &str) -> Limits {
+    config
+        .keys
+        .iter()
+        .find(|k| k.key == secret)
+        .map(|k| Limits {
+            rpm: k.rpm_limit,
+            tpm: k.tpm_limit,
+            itpm: k.itpm_limit,
+            otpm: k.otpm_limit,
+        })
+        .unwrap_or_default()
 }
 
 /// When a 429 names no wait (SPEC §4.2).

@@ -20,7 +20,8 @@ use crate::obs::log::RequestLogRecord;
 use crate::obs::metrics::{Metrics, ProviderMetrics};
 use crate::provider::{Operation, Provider};
 use crate::route::{BreakerSettings, CircuitBreaker, KeyPool, Router};
-use crate::state::signatures::{SignatureBackend, SignatureStore};
+use crate::state::shared::SharedState;
+use crate::state::signatures::{FleetSignatures, SignatureBackend, SignatureStore};
 use error::ApiError;
 
 /// Everything a request needs, built once per config; requests hold an `Arc` to the
@@ -127,18 +128,37 @@ pub struct Relay {
     /// Which signature family issued each thinking signature seen (SPEC §4.4); outlives
     /// reloads like the metrics.
     pub signatures: Arc<dyn SignatureBackend>,
+    /// Fleet state on Redis (`cache.mode: ha`): key windows, cooldowns, circuits.
+    pub shared: Option<Arc<SharedState>>,
 }
 
 impl Relay {
     pub fn new(runtime: Runtime, metrics: Arc<Metrics>) -> Relay {
+        Relay::with_shared(runtime, metrics, None)
+    }
+
+    pub fn with_shared(
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        shared: Option<Arc<SharedState>>,
+    ) -> Relay {
         let budget = match runtime.config.cache.mode {
             CacheMode::Disabled => 0,
             _ => runtime.config.cache.max_bytes,
         };
+        let local = SignatureStore::new(budget);
+        let signatures: Arc<dyn SignatureBackend> = match &shared {
+            Some(shared) => Arc::new(FleetSignatures {
+                local,
+                shared: shared.clone(),
+            }),
+            None => Arc::new(local),
+        };
         Relay {
             runtime: RwLock::new(Arc::new(runtime)),
             metrics,
-            signatures: Arc::new(SignatureStore::new(budget)),
+            signatures,
+            shared,
         }
     }
 
