@@ -247,6 +247,30 @@ impl SignatureBackend for SignatureStore {
     }
 }
 
+/// The signature store of an instance in a fleet (`cache.mode: ha`): every origin goes
+/// to the local store and to Redis; a lookup the local store cannot answer asks Redis
+/// and remembers the answer. Redis being down only means local answers.
+pub struct FleetSignatures {
+    pub local: SignatureStore,
+    pub shared: std::sync::Arc<crate::state::shared::SharedState>,
+}
+
+impl SignatureBackend for FleetSignatures {
+    fn record(&self, hash: &SignatureHash, family: &str, now: Instant) {
+        self.local.record(hash, family, now);
+        let _ = self.shared.remember_signature(&hash.0, family);
+    }
+
+    fn family_of(&self, hash: &SignatureHash, now: Instant) -> Option<Family> {
+        if let Some(f) = self.local.family_of(hash, now) {
+            return Some(f);
+        }
+        let family = self.shared.signature_family(&hash.0).ok().flatten()?;
+        self.local.record(hash, &family, now);
+        self.local.family_of(hash, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,29 +384,5 @@ mod tests {
         }
         assert_eq!(store.len(), 4000);
         assert_eq!(store.family_of(&key(2500), t0).as_deref(), Some("family-2"));
-    }
-}
-
-/// The signature store of an instance in a fleet (`cache.mode: ha`): every origin goes
-/// to the local store and to Redis; a lookup the local store cannot answer asks Redis
-/// and remembers the answer. Redis being down only means local answers.
-pub struct FleetSignatures {
-    pub local: SignatureStore,
-    pub shared: std::sync::Arc<crate::state::shared::SharedState>,
-}
-
-impl SignatureBackend for FleetSignatures {
-    fn record(&self, hash: &SignatureHash, family: &str, now: Instant) {
-        self.local.record(hash, family, now);
-        let _ = self.shared.remember_signature(&hash.0, family);
-    }
-
-    fn family_of(&self, hash: &SignatureHash, now: Instant) -> Option<Family> {
-        if let Some(f) = self.local.family_of(hash, now) {
-            return Some(f);
-        }
-        let family = self.shared.signature_family(&hash.0).ok().flatten()?;
-        self.local.record(hash, &family, now);
-        self.local.family_of(hash, now)
     }
 }
