@@ -87,8 +87,9 @@ fn a_429_on_one_instance_cools_the_key_on_another() {
         p.key_strategy = cc_relay::config::KeyStrategy::RoundRobin;
         ha_config(&redis, vec![p])
     };
-    let a = start_relay(cfg());
-    let b = start_relay(cfg());
+    let a = start_relay(cfg(1));
+    // B would need 100 failures of its own to open the circuit: skipping proves sharing.
+    let b = start_relay(cfg(100));
     assert_eq!(post_messages(a.addr, PLAIN_BODY, "").status, 200);
     let key_one = || {
         mock.requests()
@@ -212,4 +213,67 @@ fn wrong_redis_password_is_a_warning_not_a_crash() {
     config.cache.redis.url = Some(url);
     let relay = start_relay(config);
     assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 200);
+}
+
+#[test]
+fn a_circuit_opened_through_one_instance_is_skipped_by_another() {
+    let Some(redis) = redis() else { return };
+    let failing = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            500,
+            "",
+            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+        )
+    });
+    let backup = MockUpstream::start(|_req, s| write_json(s, 200, "", r#"{"from":"backup"}"#));
+    let cfg = |threshold: u32| {
+        let mut primary = provider("primary", ProviderType::Anthropic, &failing.url());
+        primary.priority = Some(5);
+        let mut config = ha_config(
+            &redis,
+            vec![
+                primary,
+                provider("backup", ProviderType::Anthropic, &backup.url()),
+            ],
+        );
+        config.health.failure_threshold = threshold;
+        config.health.open_duration_ms = 600_000;
+        config.health.health_check_enabled = false;
+        config
+    };
+    let a = start_relay(cfg(1));
+    // B would need 100 failures of its own to open the circuit: skipping proves sharing.
+    let b = start_relay(cfg(100));
+    assert_eq!(post_messages(a.addr, PLAIN_BODY, "").status, 200);
+    assert_eq!(
+        failing.requests().len(),
+        1,
+        "A tried primary once and opened its circuit"
+    );
+    // B learns the open circuit from Redis (its local copy refreshes every ~100 ms).
+    assert!(wait_for(Duration::from_secs(5), || {
+        let v = raw_request(b.addr, b"GET /metrics HTTP/1.1\r\n\r\n").text();
+        v.contains("cc_relay_redis_up 1")
+    }));
+    let mut skipped = false;
+    for _ in 0..50 {
+        let before = failing.requests().len();
+        assert_eq!(post_messages(b.addr, PLAIN_BODY, "").status, 200);
+        if failing.requests().len() == before {
+            skipped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(skipped, "B skips the circuit A opened");
+    let now = failing.requests().len();
+    for _ in 0..3 {
+        assert_eq!(post_messages(b.addr, PLAIN_BODY, "").status, 200);
+    }
+    assert_eq!(
+        failing.requests().len(),
+        now,
+        "B no longer sends to primary"
+    );
 }
