@@ -86,4 +86,25 @@ fn metrics_count_requests_streams_and_tokens() {
     assert_eq!(metric_value(&text, "cc_relay_inflight_requests"), Some(0.0));
     assert!(!text.contains("sk-ant-secret"), "key material in metrics");
     assert!(!text.contains("relay-secret"));
+
+    // `cc-relay status` reads the same numbers from the running instance.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cc-relay"))
+        .args(["status", "--url", &format!("http://{}", relay.addr)])
+        .env("CC_RELAY_API_KEY", "relay-secret")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("main"))
+        .expect("a row for main");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..2], ["main", "anthropic"], "{table}");
+    assert!(cells.contains(&"2"), "two requests counted: {table}");
+    assert!(!table.contains("sk-ant-secret"));
 }

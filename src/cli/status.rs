@@ -297,6 +297,24 @@ impl NullExt for Option<&Value> {
 }
 
 /// The table `status` prints for a `/v1/providers` answer.
+/// 4xx + 5xx answered for the provider, from `stats`.
+fn errors(p: &Value) -> String {
+    let count = |k: &str| p.pointer(&format!("/stats/{k}")).and_then(Value::as_u64);
+    match (count("client_errors"), count("server_errors")) {
+        (None, None) => "-".into(),
+        (c, s) => (c.unwrap_or(0) + s.unwrap_or(0)).to_string(),
+    }
+}
+
+fn ttfb(p: &Value) -> String {
+    let ms = |k: &str| {
+        p.pointer(&format!("/stats/{k}"))
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |v| format!("{v:.0}"))
+    };
+    format!("{}/{}", ms("ttfb_p50_ms"), ms("ttfb_p99_ms"))
+}
+
 pub fn render_table(v: &Value) -> String {
     let header = [
         "PROVIDER",
@@ -305,6 +323,9 @@ pub fn render_table(v: &Value) -> String {
         "CIRCUIT",
         "PRIORITY",
         "WEIGHT",
+        "REQUESTS",
+        "ERRORS",
+        "TTFB P50/P99 MS",
         "KEY",
         "RPM LEFT",
         "TPM LEFT",
@@ -321,6 +342,9 @@ pub fn render_table(v: &Value) -> String {
             text(p.get("circuit")),
             text(p.get("priority")),
             text(p.get("weight")),
+            text(p.pointer("/stats/requests")),
+            errors(p),
+            ttfb(p),
         ];
         let keys = p.get("keys").and_then(Value::as_array).unwrap_or(&empty);
         if keys.is_empty() {
@@ -376,6 +400,7 @@ mod tests {
         let v: Value = serde_json::from_str(
             r#"{"data":[
               {"name":"anthropic","type":"anthropic","enabled":true,"priority":2,"weight":1,"circuit":"closed","models":[],
+               "stats":{"requests":12,"client_errors":1,"server_errors":2,"ttfb_p50_ms":40.0,"ttfb_p99_ms":250.0},
                "keys":[{"label":"main","rpm_limit":60,"rpm_remaining":55,"tpm_limit":0,"tpm_remaining":null,"cooling_down_until":null},
                        {"label":"…abcd","rpm_limit":0,"rpm_remaining":null,"tpm_limit":100000,"tpm_remaining":90000,"cooling_down_until":"2025-01-01T00:00:00Z"}]},
               {"name":"ollama","type":"ollama","enabled":false,"priority":0,"weight":1,"circuit":"open","models":[],"keys":[]}]}"#,
@@ -384,10 +409,10 @@ mod tests {
         assert_eq!(
             render_table(&v),
             "\
-PROVIDER   TYPE       ENABLED  CIRCUIT  PRIORITY  WEIGHT  KEY    RPM LEFT  TPM LEFT      COOLDOWN UNTIL
-anthropic  anthropic  yes      closed   2         1       main   55/60     -             -
-                                                          …abcd  -         90000/100000  2025-01-01T00:00:00Z
-ollama     ollama     no       open     0         1       -      -         -             -
+PROVIDER   TYPE       ENABLED  CIRCUIT  PRIORITY  WEIGHT  REQUESTS  ERRORS  TTFB P50/P99 MS  KEY    RPM LEFT  TPM LEFT      COOLDOWN UNTIL
+anthropic  anthropic  yes      closed   2         1       12        3       40/250           main   55/60     -             -
+                                                                                             …abcd  -         90000/100000  2025-01-01T00:00:00Z
+ollama     ollama     no       open     0         1       -         -       -/-              -      -         -             -
 "
         );
     }

@@ -171,6 +171,7 @@ pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
                 "circuit": rt.breakers[i].state(now).as_str(),
                 "models": p.config.models,
                 "keys": keys,
+                "stats": rt.provider_metrics[i].snapshot(),
             })
         })
         .collect();
