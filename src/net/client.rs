@@ -255,6 +255,8 @@ pub struct HttpClient {
     proxy: Arc<ProxySettings>,
     pool: Arc<Pool>,
     resolver: ResolverMode,
+    /// `logging.debug_options.log_tls_metrics`: log each upstream TLS handshake.
+    log_tls: bool,
 }
 
 /// One upstream request: everything but the host comes from the caller verbatim.
@@ -287,7 +289,14 @@ impl HttpClient {
             proxy: Arc::new(proxy),
             pool: Arc::new(Mutex::new(HashMap::new())),
             resolver: ResolverMode::Auto,
+            log_tls: false,
         }
+    }
+
+    /// Logs every upstream TLS handshake (host, duration, version, cipher suite).
+    pub fn with_tls_logging(mut self, on: bool) -> HttpClient {
+        self.log_tls = on;
+        self
     }
 
     /// How host names are looked up (`server.resolver`).
@@ -338,6 +347,7 @@ impl HttpClient {
         // Handshake now, inside the connect budget, so TLS failures count as connect errors.
         let _ = tls.sock.set_read_timeout(Some(timeout));
         let _ = tls.sock.set_write_timeout(Some(timeout));
+        let started = Instant::now();
         while tls.conn.is_handshaking() {
             tls.conn
                 .complete_io(&mut tls.sock)
@@ -345,6 +355,16 @@ impl HttpClient {
                     true => ClientError::Timeout("TLS handshake"),
                     false => ClientError::Connect(format!("TLS handshake with {}: {e}", ep.host)),
                 })?;
+        }
+        if self.log_tls {
+            crate::obs::log::info(format_args!(
+                "TLS handshake with {}:{} took {} us ({:?}, {:?})",
+                ep.host,
+                ep.port,
+                started.elapsed().as_micros(),
+                tls.conn.protocol_version(),
+                tls.conn.negotiated_cipher_suite().map(|s| s.suite()),
+            ));
         }
         Ok(Transport::TlsClient(Box::new(tls)))
     }

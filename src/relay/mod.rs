@@ -50,7 +50,9 @@ impl Runtime {
         });
         let tls = tls_client_config(ca_file.as_deref(), config.server.upstream_ca_only)?;
         let proxy = ProxySettings::from_env(|k| std::env::var(k).ok());
-        let client = HttpClient::new(tls, proxy).with_resolver(config.server.resolver);
+        let client = HttpClient::new(tls, proxy)
+            .with_resolver(config.server.resolver)
+            .with_tls_logging(config.logging.log_tls_metrics);
         let providers = config
             .providers
             .iter()
@@ -100,8 +102,8 @@ impl Runtime {
             }
         }
         self.router.carry_over_from(&old.router);
-        // Upstream connections stay pooled across reloads.
-        self.client = old.client.clone();
+        // The upstream client is not carried over: a reload may change the CA file,
+        // resolver or proxy settings, so connections are made afresh.
     }
 }
 
