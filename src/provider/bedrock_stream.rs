@@ -44,7 +44,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::codec::base64;
 use crate::codec::eventstream::{EventStreamDecoder, EventStreamError, Message};
@@ -324,33 +324,9 @@ fn quoted_body(body: &[u8]) -> Option<String> {
     Some(text[..end].to_owned())
 }
 
-#[derive(Serialize)]
-struct AnthropicError<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    error: AnthropicErrorBody<'a>,
-}
-
-#[derive(Serialize)]
-struct AnthropicErrorBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    message: &'a str,
-}
-
 /// `{"type":"error","error":{"type":<error_type>,"message":<message>}}`
 fn anthropic_error_json(error_type: &str, message: &str) -> String {
-    let error = AnthropicError {
-        kind: "error",
-        error: AnthropicErrorBody {
-            kind: error_type,
-            message,
-        },
-    };
-    // Serialising two &str fields cannot fail; the fallback only keeps this total.
-    serde_json::to_string(&error).unwrap_or_else(|_| {
-        r#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.to_owned()
-    })
+    crate::relay::error::error_json(error_type, message)
 }
 
 fn write_error_event(error_type: &str, message: &str, out: &mut Vec<u8>) {

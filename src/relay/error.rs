@@ -62,8 +62,30 @@ pub fn kind_for_status(status: u16) -> &'static str {
     }
 }
 
+#[derive(serde::Serialize)]
+struct ErrorEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: ErrorBody<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+/// `{"type":"error","error":{"type":..,"message":..}}`, fields in Anthropic's order.
 pub fn error_json(kind: &str, message: &str) -> String {
-    serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
+    let envelope = ErrorEnvelope {
+        kind: "error",
+        error: ErrorBody { kind, message },
+    };
+    // Two string fields always serialise; the fallback only keeps this total.
+    serde_json::to_string(&envelope).unwrap_or_else(|_| {
+        r#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.into()
+    })
 }
 
 /// The in-stream form used after a 200 head was sent (PROTOCOLS.md §7.2).

@@ -4,25 +4,10 @@
 //! model itself answers in Anthropic's `{"type":"error",…}` shape. Clients only know the
 //! latter, so everything leaves here in that shape. Pure: bytes in, bytes out.
 
-use serde::Serialize;
 use serde_json::Value;
 
 /// Longest upstream message repeated to the client.
 const MAX_MESSAGE_CHARS: usize = 2000;
-
-#[derive(Serialize)]
-struct AnthropicError<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    error: AnthropicErrorBody<'a>,
-}
-
-#[derive(Serialize)]
-struct AnthropicErrorBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    message: &'a str,
-}
 
 /// Maps a Vertex error answer to the `(status, body)` an Anthropic client expects.
 /// The HTTP status is kept (a non-error status falls back to the body's `code`, else
@@ -80,14 +65,10 @@ pub fn vertex_error_to_anthropic(status: u16, body: &[u8]) -> (u16, String) {
             .unwrap_or(500)
     };
     let message = clip(&message);
-    let error = AnthropicError {
-        kind: "error",
-        error: AnthropicErrorBody {
-            kind: anthropic_error_type(status),
-            message: &message,
-        },
-    };
-    (status, serde_json::to_string(&error).unwrap_or_default())
+    (
+        status,
+        crate::relay::error::error_json(anthropic_error_type(status), &message),
+    )
 }
 
 /// Anthropic's `error.type` for an HTTP status (PROTOCOLS §7.3).
