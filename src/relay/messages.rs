@@ -428,26 +428,9 @@ impl Attempt<'_, '_, '_> {
                 }
             };
             self.record.upstream_model = Some(prepared.upstream_model.clone());
-            let routing = &rt.config.routing;
-            let head_deadline = if self.inbound.stream {
-                Instant::now() + Duration::from_millis(routing.first_byte_timeout_ms)
-            } else {
-                self.req.deadline
-            }
-            .min(self.req.deadline);
-            let upstream_req = UpstreamRequest {
-                method: prepared.method,
-                endpoint: &provider.endpoint,
-                target: prepared.target.clone(),
-                headers: prepared.headers.clone(),
-                body: &prepared.body,
-                cancel: None,
-            };
-            let deadlines = Deadlines {
-                connect: Duration::from_millis(routing.connect_timeout_ms),
-                head: head_deadline,
-            };
-            let mut upstream = match rt.client.send(&upstream_req, deadlines) {
+            let head_deadline = head_deadline_for(rt, self.inbound.stream, self.req.deadline);
+            let sent = send_prepared(rt, provider, &prepared, head_deadline, None);
+            let mut upstream = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     if let Some(l) = lease {
@@ -845,6 +828,40 @@ fn apply_affinity(
     Some(family.to_string())
 }
 
+/// By when the upstream's head must arrive: the first-byte budget for streams (the
+/// first event is waited for by the same deadline), the whole request's otherwise.
+fn head_deadline_for(rt: &Runtime, stream: bool, request_deadline: Instant) -> Instant {
+    if stream {
+        let first_byte = Duration::from_millis(rt.config.routing.first_byte_timeout_ms);
+        (Instant::now() + first_byte).min(request_deadline)
+    } else {
+        request_deadline
+    }
+}
+
+/// Sends a prepared request to `provider` and waits for its head.
+fn send_prepared(
+    rt: &Runtime,
+    provider: &Provider,
+    prepared: &crate::provider::Prepared<'_>,
+    head_deadline: Instant,
+    cancel: Option<&AtomicBool>,
+) -> Result<UpstreamResponse, ClientError> {
+    let upstream_req = UpstreamRequest {
+        method: prepared.method,
+        endpoint: &provider.endpoint,
+        target: prepared.target.clone(),
+        headers: prepared.headers.clone(),
+        body: &prepared.body,
+        cancel,
+    };
+    let deadlines = Deadlines {
+        connect: Duration::from_millis(rt.config.routing.connect_timeout_ms),
+        head: head_deadline,
+    };
+    rt.client.send(&upstream_req, deadlines)
+}
+
 fn new_stream_relay(rt: &Runtime, relay: &Relay, provider: &Provider) -> StreamRelay {
     StreamRelay::new(
         Duration::from_millis(rt.config.server.stream_idle_timeout_ms),
@@ -934,26 +951,9 @@ fn contend(ctx: RaceContext<'_>, index: usize, body: &[u8]) -> Result<Contender,
             return Err(e);
         }
     };
-    let routing = &rt.config.routing;
-    let head_deadline = if ctx.stream {
-        Instant::now() + Duration::from_millis(routing.first_byte_timeout_ms)
-    } else {
-        ctx.req.deadline
-    }
-    .min(ctx.req.deadline);
-    let upstream_req = UpstreamRequest {
-        method: prepared.method,
-        endpoint: &provider.endpoint,
-        target: prepared.target.clone(),
-        headers: prepared.headers.clone(),
-        body: &prepared.body,
-        cancel: Some(ctx.cancel),
-    };
-    let deadlines = Deadlines {
-        connect: Duration::from_millis(routing.connect_timeout_ms),
-        head: head_deadline,
-    };
-    let mut upstream = match rt.client.send(&upstream_req, deadlines) {
+    let head_deadline = head_deadline_for(rt, ctx.stream, ctx.req.deadline);
+    let sent = send_prepared(rt, provider, &prepared, head_deadline, Some(ctx.cancel));
+    let mut upstream = match sent {
         Ok(u) => u,
         Err(e) => {
             give_back(lease);
