@@ -84,6 +84,11 @@ fn metrics_count_requests_streams_and_tokens() {
         Some(24.0)
     );
     assert_eq!(metric_value(&text, "cc_relay_inflight_requests"), Some(0.0));
+    assert_eq!(
+        metric_value(&text, r#"cc_relay_upstream_connections{provider="main"}"#),
+        Some(1.0),
+        "one pooled keep-alive connection to the upstream"
+    );
     assert!(!text.contains("sk-ant-secret"), "key material in metrics");
     assert!(!text.contains("relay-secret"));
 

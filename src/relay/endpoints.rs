@@ -239,6 +239,8 @@ pub fn metrics(rt: &Runtime, metrics: &Metrics, req: &Request, resp: &mut Respon
         ("request-id".to_string(), req.id.as_bytes().to_vec()),
     ];
     for (i, handle) in rt.provider_metrics.iter().enumerate() {
+        let idle = rt.client.idle_connections(&rt.providers[i].endpoint);
+        handle.set_upstream_connections(idle as i64);
         handle.set_circuit_state(match rt.breakers[i].state(Instant::now()) {
             CircuitState::Closed => CircuitGauge::Closed,
             CircuitState::HalfOpen => CircuitGauge::HalfOpen,
