@@ -8,6 +8,7 @@
 //!
 //! The build uses the `static-test` profile (release without LTO) in its own target
 //! directory, so it does not fight the outer `cargo test` for its lock. Environment:
+//! - `CC_RELAY_STATIC_PROFILE=dist` builds and tests the shipped profile instead;
 //! - `CC_RELAY_SKIP_STATIC=1` skips everything here with a notice (machines that cannot
 //!   chroot or have no time for a second build);
 //! - `CC_RELAY_STATIC_BIN=/path/to/cc-relay` tests a binary built beforehand (a CI step
@@ -20,7 +21,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ use common::tls::{fixture, start_tls_mock};
 use common::*;
 
 const SKIP_ENV: &str = "CC_RELAY_SKIP_STATIC";
-const TEST_PROFILE: &str = "static-test";
+const DEFAULT_PROFILE: &str = "static-test";
 const UPSTREAM_KEY: &str = "sk-ant-static-root-test";
 const TLS_UPSTREAM_BODY: &str = r#"{"id":"msg_tls","type":"message","role":"assistant","content":[{"type":"text","text":"over tls"}],"model":"claude-x","stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":2}}"#;
 
@@ -49,25 +50,23 @@ fn skipped() -> bool {
     false
 }
 
-/// The binary under test: `CC_RELAY_STATIC_BIN`, else a fresh `static-test` build.
-/// Built once per test process even when several tests ask.
-fn static_binary() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The binary under test and the profile it was built with: `CC_RELAY_STATIC_BIN`
+/// (profile unknown), else a fresh build with `CC_RELAY_STATIC_PROFILE` (default
+/// `static-test`; `dist` tests exactly what ships, in about twice the time).
+fn static_binary() -> (PathBuf, Option<String>) {
     if let Ok(path) = std::env::var("CC_RELAY_STATIC_BIN") {
-        return PathBuf::from(path);
+        return (PathBuf::from(path), None);
     }
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.as_ref() {
-        return path.clone();
-    }
+    let profile =
+        std::env::var("CC_RELAY_STATIC_PROFILE").unwrap_or_else(|_| DEFAULT_PROFILE.to_string());
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("static-test"),
         None => repo().join("target").join("static-test"),
     };
-    let out_dir = target_dir.join("out");
+    let out_dir = target_dir.join("out").join(&profile);
     let started = Instant::now();
     let output = Command::new(repo().join("scripts/build-static.sh"))
-        .args(["--profile", TEST_PROFILE, "--out"])
+        .args(["--profile", &profile, "--out"])
         .arg(&out_dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         // Everything the build needs is already fetched for the outer build.
@@ -76,7 +75,7 @@ fn static_binary() -> PathBuf {
         .output()
         .expect("run scripts/build-static.sh");
     eprintln!(
-        "static {TEST_PROFILE} build took {:.1} s",
+        "static {profile} build took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(
@@ -85,9 +84,7 @@ fn static_binary() -> PathBuf {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let path = out_dir.join("cc-relay");
-    *built = Some(path.clone());
-    path
+    (out_dir.join("cc-relay"), Some(profile))
 }
 
 /// What the kernel would need to load the file: an interpreter (`PT_INTERP`, the
@@ -347,7 +344,7 @@ fn static_binary_runs_alone_in_an_empty_root() {
     if skipped() {
         return;
     }
-    let binary = static_binary();
+    let (binary, profile) = static_binary();
 
     // 1. Static: nothing for the kernel to load besides the file itself.
     let elf = fs::read(&binary).unwrap();
@@ -411,7 +408,8 @@ fn static_binary_runs_alone_in_an_empty_root() {
     assert!(version.status.success(), "{version:?}");
     assert!(
         version_line.starts_with("cc-relay 0.1.0 (commit ")
-            && version_line.ends_with(&format!(", {TEST_PROFILE}, static, resolver builtin)\n")),
+            && version_line.ends_with(", static, resolver builtin)\n")
+            && profile.is_none_or(|p| version_line.contains(&format!(", {p}, static,"))),
         "{version_line}"
     );
 
@@ -509,7 +507,7 @@ fn free_port() -> u16 {
 }
 
 fn measure_config(dir: &Path, upstream: SocketAddr, listen_port: u16) -> PathBuf {
-    let path = dir.join("measure-config.yaml");
+    let path = dir.join(format!("measure-{listen_port}.yaml"));
     fs::write(
         &path,
         format!(
@@ -518,15 +516,6 @@ fn measure_config(dir: &Path, upstream: SocketAddr, listen_port: u16) -> PathBuf
     )
     .unwrap();
     path
-}
-
-struct Measured {
-    startup_connect_ms: f64,
-    startup_health_ms: f64,
-    rss_idle_kib: u64,
-    rss_after_stream_kib: u64,
-    stream_mib_s: f64,
-    requests_per_s: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -543,27 +532,31 @@ fn vm_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Start-up: spawn, then connect in a tight loop until the listener accepts (no
-/// sleeping: a sleep would be the resolution of the measurement), then one /health.
-fn measure_startup(bin: &Path, config: &Path, addr: SocketAddr) -> (f64, f64) {
-    let started = Instant::now();
-    let mut child = Command::new(bin)
+fn spawn_serve(bin: &Path, config: &Path) -> Child {
+    Command::new(bin)
         .args(["serve", "--config"])
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Start-up: spawn, then connect in a tight loop until the listener accepts (no
+/// sleeping: a sleep would be the resolution of the measurement), then one /health.
+/// Returns both times in ms.
+fn measure_startup(bin: &Path, config: &Path, addr: SocketAddr) -> (f64, f64) {
+    let started = Instant::now();
+    let mut child = spawn_serve(bin, config);
     let deadline = started + Duration::from_secs(10);
-    let stream = loop {
+    let mut stream = loop {
         if let Ok(s) = TcpStream::connect(addr) {
             break s;
         }
         assert!(Instant::now() < deadline, "relay never accepted");
     };
     let connect = started.elapsed().as_secs_f64() * 1000.0;
-    let mut stream = stream;
     stream
         .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .unwrap();
@@ -575,8 +568,79 @@ fn measure_startup(bin: &Path, config: &Path, addr: SocketAddr) -> (f64, f64) {
     (connect, health)
 }
 
-fn measure(bin: &Path, dir: &Path) -> Measured {
-    const EVENT_COUNT: usize = 20_000;
+/// An upstream that is never the bottleneck and keeps nothing (the recording mock
+/// would hold every megabyte body): every response is encoded once up front and written
+/// with one call, so the relay's own parsing, framing and flushing is what the numbers
+/// measure (small separate writes would measure Nagle and delayed ACKs instead).
+fn fast_mock(stream_response: Arc<Vec<u8>>) -> SocketAddr {
+    let json = Arc::new(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{TLS_UPSTREAM_BODY}",
+        TLS_UPSTREAM_BODY.len()
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (stream_response, json) = (stream_response.clone(), json.clone());
+            std::thread::spawn(move || {
+                let mut writer = conn.try_clone().unwrap();
+                let mut reader = BufReader::new(conn);
+                loop {
+                    let mut length = 0u64;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = Vec::new();
+                    (&mut reader).take(length).read_to_end(&mut body).unwrap();
+                    // Only small bodies stream here; scanning a megabyte in this debug
+                    // build would be slower than the relay under test.
+                    let streamed =
+                        body.len() < 4096 && body.windows(13).any(|w| w == b"\"stream\":true");
+                    let response = if streamed {
+                        &stream_response[..]
+                    } else {
+                        json.as_bytes()
+                    };
+                    if writer.write_all(response).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A ~1 MiB Messages request, the size of a long Claude Code session's context.
+fn big_request_body() -> String {
+    let turn = format!(
+        r#"{{"role":"user","content":[{{"type":"text","text":"{}"}}]}},{{"role":"assistant","content":[{{"type":"text","text":"ok \"quoted\" \u00e9"}}]}}"#,
+        "context line with some code: fn main() { println!(); }\\n".repeat(40)
+    );
+    let turns = vec![turn; 1 << 20 >> 11];
+    format!(
+        r#"{{"model":"claude-x","max_tokens":64,"messages":[{}]}}"#,
+        turns.join(",")
+    )
+}
+
+/// A complete streamed message (without message_stop it would end in an error event)
+/// with `deltas` text deltas of ~250 bytes, one chunk per event; returns the upstream
+/// response bytes and the SSE bytes the client must receive.
+fn big_stream(deltas: usize) -> (Vec<u8>, usize) {
     let delta = sse_event(
         "content_block_delta",
         &format!(
@@ -584,114 +648,165 @@ fn measure(bin: &Path, dir: &Path) -> Measured {
             "x".repeat(180)
         ),
     );
-    let stream_bytes = delta.len() * EVENT_COUNT;
-    let mock = MockUpstream::start(move |req, s| {
-        if req.body.windows(13).any(|w| w == b"\"stream\":true") {
-            start_sse(s);
-            for _ in 0..EVENT_COUNT {
-                if write_chunk(s, delta.as_bytes()).is_err() {
-                    return;
-                }
-            }
-            end_chunks(s);
-        } else {
-            write_json(s, 200, "", TLS_UPSTREAM_BODY);
-        }
-    });
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let config = measure_config(dir, mock.addr, port);
-
-    let mut connects = Vec::new();
-    let mut healths = Vec::new();
-    for _ in 0..20 {
-        let (c, h) = measure_startup(bin, &config, addr);
-        connects.push(c);
-        healths.push(h);
+    let frame = text_stream_events("");
+    let mut events: Vec<&str> = frame[..3].iter().map(String::as_str).collect();
+    events.extend(std::iter::repeat_n(delta.as_str(), deltas));
+    events.extend(frame[4..].iter().map(String::as_str));
+    let mut response =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            .to_vec();
+    let mut sse_bytes = 0;
+    for event in events {
+        response.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+        sse_bytes += event.len();
     }
+    response.extend_from_slice(b"0\r\n\r\n");
+    (response, sse_bytes)
+}
 
-    let mut child = Command::new(bin)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || TcpStream::connect(
-        addr
-    )
-    .is_ok()));
-    let health = raw_request(addr, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n");
-    assert_eq!(health.status, 200);
-    let rss_idle_kib = vm_rss_kib(child.id());
+#[derive(Default)]
+struct Measured {
+    connects_ms: Vec<f64>,
+    healths_ms: Vec<f64>,
+    rss_idle_kib: u64,
+    rss_busy_kib: u64,
+    stream_mib_s: Vec<f64>,
+    requests_per_s: Vec<f64>,
+    big_requests_per_s: Vec<f64>,
+}
 
-    let mut rates = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let response = post_messages(addr, STREAM_BODY, "");
-        assert_eq!(response.body.len(), stream_bytes);
-        rates.push(stream_bytes as f64 / started.elapsed().as_secs_f64() / 1048576.0);
-    }
-    let rss_after_stream_kib = vm_rss_kib(child.id());
-
+/// Sends `body` `count` times on one keep-alive connection; returns requests/s.
+fn sequential_requests(addr: SocketAddr, body: &str, count: usize) -> f64 {
     let request = format!(
-        "POST /v1/messages HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{PLAIN_BODY}",
-        PLAIN_BODY.len()
+        "POST /v1/messages HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
     );
     let conn = connect(addr);
+    conn.set_nodelay(true).unwrap();
     let mut writer = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
-    let count = 2000;
     let started = Instant::now();
     for _ in 0..count {
         writer.write_all(request.as_bytes()).unwrap();
-        assert_eq!(read_response(&mut reader).status, 200);
+        let response = read_response(&mut reader);
+        assert_eq!(response.status, 200, "{}", response.text());
     }
-    let requests_per_s = count as f64 / started.elapsed().as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
-    Measured {
-        startup_connect_ms: median(connects),
-        startup_health_ms: median(healths),
-        rss_idle_kib,
-        rss_after_stream_kib,
-        stream_mib_s: median(rates),
-        requests_per_s,
-    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One throughput round against a running relay: one big stream, then sequential
+/// small and ~1 MiB non-streamed requests on keep-alive connections.
+fn throughput_round(addr: SocketAddr, sse_bytes: usize, big_body: &str, m: &mut Measured) {
+    // Raw bytes, not decoded: the client (a debug build under `cargo test`) must not be
+    // what limits the rate.
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: relay\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{STREAM_BODY}",
+        STREAM_BODY.len()
+    );
+    let mut raw = Vec::with_capacity(sse_bytes * 2);
+    let started = Instant::now();
+    let mut conn = connect(addr);
+    conn.write_all(request.as_bytes()).unwrap();
+    conn.read_to_end(&mut raw).unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(
+        raw.ends_with(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n\r\n0\r\n\r\n")
+    );
+    assert!(raw.len() > sse_bytes);
+    m.stream_mib_s.push(sse_bytes as f64 / elapsed / 1048576.0);
+
+    m.requests_per_s
+        .push(sequential_requests(addr, PLAIN_BODY, 2000));
+    m.big_requests_per_s
+        .push(sequential_requests(addr, big_body, 20));
 }
 
 #[test]
 #[ignore = "measures; run by hand with CC_RELAY_MEASURE_BINS=name=path,..."]
 fn measure_binaries() {
-    let bins = std::env::var("CC_RELAY_MEASURE_BINS")
-        .expect("set CC_RELAY_MEASURE_BINS=name=path,name=path");
+    let bins: Vec<(String, PathBuf)> = std::env::var("CC_RELAY_MEASURE_BINS")
+        .expect("set CC_RELAY_MEASURE_BINS=name=path,name=path")
+        .split(',')
+        .map(|entry| {
+            let (name, path) = entry.split_once('=').expect("name=path");
+            (name.to_string(), PathBuf::from(path))
+        })
+        .collect();
     let dir = std::env::temp_dir().join(format!("cc-relay-measure-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
+    let (stream_response, sse_bytes) = big_stream(100_000);
+    let upstream = fast_mock(Arc::new(stream_response));
+    let big_body = big_request_body();
+    let mut results: Vec<Measured> = bins.iter().map(|_| Measured::default()).collect();
+    let ports: Vec<u16> = bins.iter().map(|_| free_port()).collect();
+    let configs: Vec<PathBuf> = ports
+        .iter()
+        .map(|&p| measure_config(&dir, upstream, p))
+        .collect();
+    let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+
+    // Binaries take turns, so a change in the shared machine's load hits all alike.
+    for _ in 0..20 {
+        for (i, (_, bin)) in bins.iter().enumerate() {
+            let (c, h) = measure_startup(bin, &configs[i], addr(i));
+            results[i].connects_ms.push(c);
+            results[i].healths_ms.push(h);
+        }
+    }
+    let mut children: Vec<Child> = bins
+        .iter()
+        .enumerate()
+        .map(|(i, (_, bin))| spawn_serve(bin, &configs[i]))
+        .collect();
+    for (i, child) in children.iter().enumerate() {
+        assert!(wait_for(Duration::from_secs(10), || TcpStream::connect(
+            addr(i)
+        )
+        .is_ok()));
+        let health = raw_request(addr(i), b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert_eq!(health.status, 200);
+        results[i].rss_idle_kib = vm_rss_kib(child.id());
+    }
+    for _ in 0..5 {
+        for i in 0..bins.len() {
+            throughput_round(addr(i), sse_bytes, &big_body, &mut results[i]);
+        }
+    }
+    for (i, child) in children.iter_mut().enumerate() {
+        results[i].rss_busy_kib = vm_rss_kib(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     println!(
-        "{:<22} {:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>9}",
+        "{:<16} {:>9} {:>10} {:>10} {:>9} {:>9} {:>8} {:>7} {:>8}",
         "binary",
         "bytes",
-        "start conn",
-        "start /hlt",
+        "accepts",
+        "/health",
         "RSS idle",
-        "RSS strm",
-        "MiB/s strm",
-        "req/s"
+        "RSS busy",
+        "MiB/s",
+        "req/s",
+        "1MiB r/s"
     );
-    for entry in bins.split(',') {
-        let (name, path) = entry.split_once('=').expect("name=path");
-        let bin = PathBuf::from(path);
-        let size = fs::metadata(&bin).unwrap().len();
-        let m = measure(&bin, &dir);
+    for (i, (name, bin)) in bins.iter().enumerate() {
+        let m = &results[i];
         println!(
-            "{name:<22} {size:>10} {:>9.2}ms {:>9.2}ms {:>6} KiB {:>6} KiB {:>10.1} {:>9.0}",
-            m.startup_connect_ms,
-            m.startup_health_ms,
+            "{name:<16} {:>9} {:>8.2}ms {:>8.2}ms {:>5} KiB {:>5} KiB {:>8.1} {:>7.0} {:>8.1}",
+            fs::metadata(bin).unwrap().len(),
+            median(m.connects_ms.clone()),
+            median(m.healths_ms.clone()),
             m.rss_idle_kib,
-            m.rss_after_stream_kib,
-            m.stream_mib_s,
-            m.requests_per_s
+            m.rss_busy_kib,
+            median(m.stream_mib_s.clone()),
+            median(m.requests_per_s.clone()),
+            median(m.big_requests_per_s.clone())
         );
     }
     let _ = fs::remove_dir_all(&dir);
