@@ -63,8 +63,10 @@ case "$profile" in
 esac
 built="$target_dir/$target/$profile_dir/cc-relay"
 mkdir -p "$out_dir"
-cp "$built" "$out_dir/cc-relay.tmp"
-mv "$out_dir/cc-relay.tmp" "$out_dir/cc-relay"
+# Copy, then rename: a running copy of the old binary (or a second build) never sees a
+# half-written file.
+cp "$built" "$out_dir/cc-relay.tmp.$$"
+mv -f "$out_dir/cc-relay.tmp.$$" "$out_dir/cc-relay"
 
 # Refuse to hand out a binary that would need the host's libraries after all.
 description=$(file -b "$out_dir/cc-relay" 2>/dev/null || echo "")

@@ -53,7 +53,19 @@ fn skipped() -> bool {
 /// The binary under test and the profile it was built with: `CC_RELAY_STATIC_BIN`
 /// (profile unknown), else a fresh build with `CC_RELAY_STATIC_PROFILE` (default
 /// `static-test`; `dist` tests exactly what ships, in about twice the time).
+/// Built once per test process, however many tests ask.
 fn static_binary() -> (PathBuf, Option<String>) {
+    static BUILT: Mutex<Option<(PathBuf, Option<String>)>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(b) = built.as_ref() {
+        return b.clone();
+    }
+    let b = build_static_binary();
+    *built = Some(b.clone());
+    b
+}
+
+fn build_static_binary() -> (PathBuf, Option<String>) {
     if let Ok(path) = std::env::var("CC_RELAY_STATIC_BIN") {
         return (PathBuf::from(path), None);
     }
@@ -191,7 +203,7 @@ struct EmptyRoot {
 }
 
 impl EmptyRoot {
-    fn new(binary: &Path) -> EmptyRoot {
+    fn bare() -> EmptyRoot {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "cc-relay-empty-root-{}-{}",
@@ -199,19 +211,32 @@ impl EmptyRoot {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("etc")).unwrap();
-        fs::copy(binary, dir.join("cc-relay")).unwrap();
-        fs::copy(fixture("ca.pem"), dir.join("ca.pem")).unwrap();
-        fs::write(
-            dir.join("etc/hosts"),
-            "127.0.0.1 localhost\n::1 localhost\n",
-        )
-        .unwrap();
+        fs::create_dir_all(&dir).unwrap();
         EmptyRoot { dir }
     }
 
-    fn write(&self, name: &str, contents: &str) {
-        fs::write(self.dir.join(name), contents).unwrap();
+    /// The binary, the test CA and a hosts file; the test adds the config.
+    fn new(binary: &Path) -> EmptyRoot {
+        let root = EmptyRoot::bare();
+        root.copy_in(binary, "/cc-relay");
+        root.copy_in(Path::new(&fixture("ca.pem")), "/ca.pem");
+        root.write("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n");
+        root
+    }
+
+    fn host_path(&self, inside: &str) -> PathBuf {
+        let path = self.dir.join(inside.trim_start_matches('/'));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        path
+    }
+
+    fn copy_in(&self, from: &Path, inside: &str) {
+        fs::copy(from, self.host_path(inside))
+            .unwrap_or_else(|e| panic!("copy {} to {inside}: {e}", from.display()));
+    }
+
+    fn write(&self, inside: &str, contents: &str) {
+        fs::write(self.host_path(inside), contents).unwrap();
     }
 
     /// The entries of the root, sorted: the test asserts nothing else is there.
@@ -232,20 +257,38 @@ impl EmptyRoot {
         names
     }
 
-    /// `/cc-relay args...` with this directory as `/`. As root a plain chroot; otherwise
-    /// a user namespace first makes us root enough to chroot.
+    /// `/cc-relay args...` with this directory as `/`.
     fn command(&self, args: &[&str]) -> Command {
+        let mut argv = vec!["/cc-relay"];
+        argv.extend_from_slice(args);
+        self.exec(None, &argv, &[])
+    }
+
+    /// `argv` with this directory as `/`, as `user` ("uid:gid") when given, with only
+    /// `env` as its environment: nothing from this machine may leak in and help. As
+    /// root a plain chroot; otherwise a user namespace first makes us root enough to
+    /// chroot (and there only our own uid exists, so `user` is not switched to).
+    fn exec(&self, user: Option<&str>, argv: &[&str], env: &[(&str, &str)]) -> Command {
         let is_root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
         let mut command = if is_root {
-            Command::new(on_path("chroot"))
+            let mut c = Command::new(on_path("chroot"));
+            if let Some(user) = user {
+                c.arg(format!("--userspec={user}"));
+            }
+            c
         } else {
+            if user.is_some() {
+                eprintln!("NOTICE: not root: running as ourselves, not as {user:?}");
+            }
             let mut c = Command::new(on_path("unshare"));
             c.args(["-r", "chroot"]);
             c
         };
-        command.arg(&self.dir).arg("/cc-relay").args(args);
-        // Nothing from this machine's environment may leak in and help the relay.
-        command.env_clear().stdin(Stdio::null());
+        command.arg(&self.dir).args(argv);
+        command
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
         command
     }
 
@@ -494,6 +537,173 @@ providers:
       - key: "{UPSTREAM_KEY}"
 "#
     )
+}
+
+// ---- the Docker image without Docker ----------------------------------------------
+
+/// What `Dockerfile` says, read the way Docker reads it (continuation lines joined,
+/// comments dropped); exec-form arrays are JSON.
+#[derive(Debug, Default)]
+struct DockerImage {
+    from: Vec<String>,
+    copies: Vec<(String, String)>,
+    user: Option<String>,
+    expose: Vec<String>,
+    healthcheck: Vec<String>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+}
+
+fn exec_form(text: &str) -> Vec<String> {
+    serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not an exec-form JSON array ({e}): {text}"))
+}
+
+fn parse_dockerfile(text: &str) -> DockerImage {
+    let mut image = DockerImage::default();
+    let mut logical = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || (line.is_empty() && logical.is_empty()) {
+            continue;
+        }
+        if let Some(start) = line.strip_suffix('\\') {
+            logical.push_str(start);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(line);
+        let instruction = std::mem::take(&mut logical);
+        let (keyword, rest) = instruction.split_once(' ').unwrap_or((&instruction, ""));
+        let rest = rest.trim();
+        match keyword.to_ascii_uppercase().as_str() {
+            "FROM" => image.from.push(rest.to_string()),
+            "COPY" => {
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                assert_eq!(parts.len(), 2, "one source per COPY: {instruction}");
+                image
+                    .copies
+                    .push((parts[0].to_string(), parts[1].to_string()));
+            }
+            "USER" => image.user = Some(rest.to_string()),
+            "EXPOSE" => image
+                .expose
+                .extend(rest.split_whitespace().map(String::from)),
+            "HEALTHCHECK" => {
+                let (_, command) = rest.split_once("CMD ").expect("HEALTHCHECK ... CMD [..]");
+                image.healthcheck = exec_form(command);
+            }
+            "ENTRYPOINT" => image.entrypoint = exec_form(rest),
+            "CMD" => image.cmd = exec_form(rest),
+            "STOPSIGNAL" => assert_eq!(rest, "SIGTERM", "the relay drains on SIGTERM"),
+            other => panic!("instruction this test does not model: {other}"),
+        }
+    }
+    image
+}
+
+#[test]
+fn dockerfile_image_runs_as_its_user_and_passes_its_healthcheck() {
+    if skipped() {
+        return;
+    }
+    let image = parse_dockerfile(&fs::read_to_string(repo().join("Dockerfile")).unwrap());
+    assert_eq!(image.from, ["scratch"]);
+    assert_eq!(image.expose, ["8787"]);
+    let user = image.user.clone().expect("a USER");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "non-root: {user}"
+    );
+    assert_eq!(
+        image.copies.first().map(|(src, _)| src.as_str()),
+        Some("target/static/cc-relay"),
+        "the image copies what scripts/build-static.sh writes"
+    );
+    let dockerignore = fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for (src, _) in &image.copies {
+        assert!(
+            dockerignore.lines().any(|l| l == format!("!{src}")),
+            ".dockerignore leaves {src} out of the build context"
+        );
+    }
+
+    // The image's file tree, exactly: each COPY, the binary from this test's build.
+    let (binary, _) = static_binary();
+    let root = EmptyRoot::bare();
+    for (src, dest) in &image.copies {
+        let from = if src == "target/static/cc-relay" {
+            binary.clone()
+        } else {
+            repo().join(src)
+        };
+        root.copy_in(&from, dest);
+    }
+
+    // `docker run -e ...`: the variables the baked-in config asks for; the port moves
+    // off 8787 only because this test shares the host's network.
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("CC_RELAY_LISTEN", listen.as_str()),
+        ("CC_RELAY_API_KEY", "client-secret"),
+        ("ANTHROPIC_API_KEY", UPSTREAM_KEY),
+    ];
+    let argv: Vec<&str> = image
+        .entrypoint
+        .iter()
+        .chain(&image.cmd)
+        .map(String::as_str)
+        .collect();
+    let mut relay = RelayProcess::start(root.exec(Some(&user), &argv, &env));
+    assert_eq!(relay.addr.to_string(), listen);
+    if fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        let status = fs::read_to_string(format!("/proc/{}/status", relay.child.id())).unwrap();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next())
+            .unwrap();
+        assert_eq!(
+            Some(uid),
+            user.split(':').next(),
+            "runs as the image's USER"
+        );
+    }
+
+    let healthcheck: Vec<&str> = image.healthcheck.iter().map(String::as_str).collect();
+    let check = root.exec(Some(&user), &healthcheck, &env).output().unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "healthcheck: {}\n{}",
+        String::from_utf8_lossy(&check.stderr),
+        relay.log()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        format!("http://{listen}/health: 200 {{\"status\":\"ok\"}}\n")
+    );
+    // Clients must authenticate: the config baked in requires it.
+    let response = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(response.status, 401, "{}", response.text());
+
+    assert_eq!(
+        relay.terminate(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        relay.log()
+    );
+    // And the same check reports a stopped relay as unhealthy.
+    let check = root.exec(Some(&user), &healthcheck, &env).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).starts_with(&format!(
+            "error: cc-relay is not reachable at http://{listen} ("
+        )),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 // ---- measuring (ignored; run by hand, numbers go to the README) -------------------
