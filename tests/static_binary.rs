@@ -983,8 +983,8 @@ fn measure_binaries() {
         results[i].rss_idle_kib = vm_rss_kib(child.id());
     }
     for _ in 0..5 {
-        for i in 0..bins.len() {
-            throughput_round(addr(i), sse_bytes, &big_body, &mut results[i]);
+        for (i, measured) in results.iter_mut().enumerate() {
+            throughput_round(addr(i), sse_bytes, &big_body, measured);
         }
     }
     for (i, child) in children.iter_mut().enumerate() {
