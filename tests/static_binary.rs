@@ -742,15 +742,26 @@ fn vm_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-fn spawn_serve(bin: &Path, config: &Path) -> Child {
-    Command::new(bin)
+/// A relay under measurement; killed however the measuring ends, a failed assert included.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_serve(bin: &Path, config: &Path) -> Serving {
+    let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Serving(child)
 }
 
 /// Start-up: spawn, then connect in a tight loop until the listener accepts (no
@@ -758,7 +769,7 @@ fn spawn_serve(bin: &Path, config: &Path) -> Child {
 /// Returns both times in ms.
 fn measure_startup(bin: &Path, config: &Path, addr: SocketAddr) -> (f64, f64) {
     let started = Instant::now();
-    let mut child = spawn_serve(bin, config);
+    let relay = spawn_serve(bin, config);
     let deadline = started + Duration::from_secs(10);
     let mut stream = loop {
         if let Ok(s) = TcpStream::connect(addr) {
@@ -773,8 +784,7 @@ fn measure_startup(bin: &Path, config: &Path, addr: SocketAddr) -> (f64, f64) {
     let response = read_response(&mut BufReader::new(stream));
     assert_eq!(response.status, 200);
     let health = started.elapsed().as_secs_f64() * 1000.0;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(relay);
     (connect, health)
 }
 
@@ -968,30 +978,29 @@ fn measure_binaries() {
             results[i].healths_ms.push(h);
         }
     }
-    let mut children: Vec<Child> = bins
+    let relays: Vec<Serving> = bins
         .iter()
         .enumerate()
         .map(|(i, (_, bin))| spawn_serve(bin, &configs[i]))
         .collect();
-    for (i, child) in children.iter().enumerate() {
+    for (i, relay) in relays.iter().enumerate() {
         assert!(wait_for(Duration::from_secs(10), || TcpStream::connect(
             addr(i)
         )
         .is_ok()));
         let health = raw_request(addr(i), b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(health.status, 200);
-        results[i].rss_idle_kib = vm_rss_kib(child.id());
+        results[i].rss_idle_kib = vm_rss_kib(relay.0.id());
     }
     for _ in 0..5 {
         for (i, measured) in results.iter_mut().enumerate() {
             throughput_round(addr(i), sse_bytes, &big_body, measured);
         }
     }
-    for (i, child) in children.iter_mut().enumerate() {
-        results[i].rss_busy_kib = vm_rss_kib(child.id());
-        let _ = child.kill();
-        let _ = child.wait();
+    for (i, relay) in relays.iter().enumerate() {
+        results[i].rss_busy_kib = vm_rss_kib(relay.0.id());
     }
+    drop(relays);
 
     println!(
         "{:<16} {:>9} {:>10} {:>10} {:>9} {:>9} {:>8} {:>7} {:>8}",
