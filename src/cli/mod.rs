@@ -7,6 +7,7 @@
 pub mod args;
 pub mod claude_settings;
 pub mod config_cmd;
+pub mod health;
 pub mod serve;
 pub mod serve_cmd;
 pub mod status;
@@ -20,7 +21,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
-const COMMANDS: &[&str] = &["serve", "config", "status", "version", "help"];
+const COMMANDS: &[&str] = &["serve", "config", "status", "health", "version", "help"];
 
 pub const HELP: &str = "\
 cc-relay: a small proxy between Claude Code (or any Anthropic Messages API client) and
@@ -36,6 +37,7 @@ Commands:
   config cc init     point Claude Code at this relay (~/.claude/settings.json)
   config cc remove   undo `config cc init`
   status             show providers, circuits and key headroom of a running relay
+  health             exit 0 when a running relay answers GET /health with 200
   version            print the version
 
 Options:
@@ -86,6 +88,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "serve" => serve_cmd::run(rest),
         "config" => run_config(rest),
         "status" => status::run(rest),
+        "health" => health::run(rest),
         other => {
             let hint = config::build::suggest(other, COMMANDS)
                 .map(|s| format!("; did you mean '{s}'?"))
@@ -101,6 +104,7 @@ fn help_for(topic: &[String]) -> i32 {
         [] => HELP,
         ["serve", ..] => serve_cmd::HELP,
         ["status", ..] => status::HELP,
+        ["health", ..] => health::HELP,
         ["version", ..] => version::HELP,
         ["config", "init", ..] => config_cmd::INIT_HELP,
         ["config", "validate", ..] => config_cmd::VALIDATE_HELP,
