@@ -19,6 +19,8 @@
 //! the binaries named in `CC_RELAY_MEASURE_BINS=name=path,name=path`.
 
 mod common;
+#[allow(dead_code)]
+mod dns_support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -328,8 +330,10 @@ impl RelayProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { return };
-                if let Some(url) = line.strip_prefix("cc-relay listening on http://") {
-                    let _ = tx.send(url.trim().to_string());
+                if let Some(url) = line.split("cc-relay listening on http://").nth(1) {
+                    // Text or JSON log lines: the address ends at a quote or a blank.
+                    let addr = url.split(|c: char| c == '"' || c.is_whitespace()).next();
+                    let _ = tx.send(addr.unwrap_or_default().to_string());
                 }
                 lines.lock().unwrap().push(line);
             }
@@ -1029,4 +1033,56 @@ fn measure_binaries() {
         );
     }
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// Issue 10's name check: inside the empty root the relay finds `upstream.cc-relay.test`
+/// through our stub resolver — `/etc/resolv.conf` names a DNS mock on 127.0.0.2:53 — and
+/// relays a streamed request to it. Port 53 needs root; elsewhere this says so and stops.
+#[test]
+fn static_binary_resolves_a_named_upstream_through_its_own_resolver() {
+    if skipped() {
+        return;
+    }
+    let name = "upstream.cc-relay.test";
+    let zone = dns_support::Zone::new(vec![dns_support::a(name, 60, [127, 0, 0, 1])]);
+    let script: dns_support::Script = Arc::new(move |q: &dns_support::SeenQuery| {
+        vec![dns_support::Reply::Packet(zone.answer(q))]
+    });
+    let Some(dns) = dns_support::MockDns::start_at("127.0.0.2:53".parse().unwrap(), script) else {
+        eprintln!("NOTICE: cannot bind 127.0.0.2:53 (not root?); DNS-in-the-root check skipped");
+        return;
+    };
+    let (binary, _) = static_binary();
+    let events = text_stream_events("found by name");
+    let streamed = events.concat();
+    let mock = MockUpstream::start(move |_req, s| {
+        start_sse(s);
+        for ev in &events {
+            let _ = write_chunk(s, ev.as_bytes());
+        }
+        end_chunks(s);
+    });
+    let root = EmptyRoot::new(&binary);
+    root.write(
+        "/etc/resolv.conf",
+        "nameserver 127.0.0.2\noptions timeout:2 attempts:1\n",
+    );
+    root.write(
+        "config.yaml",
+        &root_config(&format!("http://{name}:{}", mock.addr.port())),
+    );
+    let mut relay = RelayProcess::start(root.command(&["serve", "--config", "/config.yaml"]));
+    let resp = post_messages(relay.addr, STREAM_BODY, "");
+    assert_eq!(resp.status, 200, "{} {}", resp.text(), relay.log());
+    assert_eq!(resp.text(), streamed);
+    assert!(
+        dns.asked().iter().any(|(n, t)| n == name && *t == 1),
+        "the A query went to the DNS mock: {:?}",
+        dns.asked()
+    );
+    assert_eq!(
+        mock.requests()[0].header("host"),
+        Some(format!("{name}:{}", mock.addr.port()).as_str())
+    );
+    assert_eq!(relay.terminate(Duration::from_secs(10)), Some(0));
 }

@@ -69,6 +69,20 @@ impl MockDns {
         panic!("no free port for the mock DNS server");
     }
 
+    /// Listens on UDP and TCP at exactly `addr` (e.g. port 53, which needs root); None
+    /// when it cannot be bound.
+    pub fn start_at(addr: SocketAddr, script: Script) -> Option<MockDns> {
+        let udp = UdpSocket::bind(addr).ok()?;
+        let tcp = TcpListener::bind(addr).ok()?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        spawn_udp(udp, script.clone(), seen.clone());
+        spawn_tcp(tcp, script, seen.clone());
+        Some(MockDns {
+            port: addr.port(),
+            seen,
+        })
+    }
+
     pub fn on_localhost(script: Script) -> MockDns {
         MockDns::start(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], script)
     }
