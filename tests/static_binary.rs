@@ -19,7 +19,6 @@
 //! the binaries named in `CC_RELAY_MEASURE_BINS=name=path,name=path`.
 
 mod common;
-#[allow(dead_code)]
 mod dns_support;
 
 use std::fs;
