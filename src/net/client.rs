@@ -579,48 +579,49 @@ pub fn uses_builtin_resolver(mode: ResolverMode) -> bool {
     }
 }
 
+/// Resolves `host` (our stub resolver or the system's, per `mode`) and connects to the
+/// first address that answers by `deadline`. Shared by upstreams and Redis.
+pub fn connect_tcp(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    mode: ResolverMode,
+) -> io::Result<TcpStream> {
+    if uses_builtin_resolver(mode) {
+        return builtin_resolver().connect(host, port, deadline);
+    }
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no addresses"));
+    for addr in &addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connect deadline passed",
+            ));
+        }
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) if is_timeout(&e) => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 fn dial(
     host: &str,
     port: u16,
     timeout: Duration,
     mode: ResolverMode,
 ) -> Result<TcpStream, ClientError> {
-    let deadline = Instant::now() + timeout;
-    if uses_builtin_resolver(mode) {
-        return builtin_resolver()
-            .connect(host, port, deadline)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                    ClientError::Timeout("DNS or TCP connect")
-                }
-                _ => ClientError::Connect(format!("{host}:{port}: {e}")),
-            });
-    }
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| ClientError::Connect(format!("resolve {host}: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ClientError::Connect(format!(
-            "resolve {host}: no addresses"
-        )));
-    }
-    let mut last = None;
-    for addr in &addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
+    connect_tcp(host, port, Instant::now() + timeout, mode).map_err(|e| {
+        if is_timeout(&e) {
+            ClientError::Timeout("DNS or TCP connect")
+        } else {
+            ClientError::Connect(format!("{host}:{port}: {e}"))
         }
-        match TcpStream::connect_timeout(addr, left) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(e) if is_timeout(&e) => Err(ClientError::Timeout("TCP connect")),
-        Some(e) => Err(ClientError::Connect(format!("{host}:{port}: {e}"))),
-        None => Err(ClientError::Timeout("TCP connect")),
-    }
+    })
 }
 
 fn proxy_connect(tcp: &mut TcpStream, ep: &Endpoint, deadline: Instant) -> Result<(), ClientError> {

@@ -24,9 +24,9 @@
 //! Name resolution uses the system resolver through `ToSocketAddrs` (only for a new
 //! connection, and not bounded by the deadline); IP literals involve no lookup.
 
+use crate::config::ResolverMode;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -840,27 +840,16 @@ impl RedisClient {
 
     fn connect(&self, deadline: Instant) -> Result<Connection, RedisError> {
         let url = &self.inner.url;
-        let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
-            .to_socket_addrs()
-            .map_err(|e| RedisError::Connect(format!("{}: {e}", url.address())))?
-            .collect();
-        let mut last_error = format!("{}: no address", url.address());
-        let mut tcp = None;
-        for addr in addrs {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(RedisError::Timeout("connecting"));
-            }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(stream) => {
-                    tcp = Some(stream);
-                    break;
-                }
-                Err(e) if is_timeout(&e) => return Err(RedisError::Timeout("connecting")),
-                Err(e) => last_error = format!("{addr}: {e}"),
-            }
-        }
-        let tcp = tcp.ok_or(RedisError::Connect(last_error))?;
+        // Same lookup as upstreams: our stub resolver in a static build.
+        let tcp =
+            crate::net::client::connect_tcp(&url.host, url.port, deadline, ResolverMode::Auto)
+                .map_err(|e| {
+                    if is_timeout(&e) {
+                        RedisError::Timeout("connecting")
+                    } else {
+                        RedisError::Connect(format!("{}: {e}", url.address()))
+                    }
+                })?;
         // Commands are small and latency is the point.
         let _ = tcp.set_nodelay(true);
         let transport = match &self.inner.tls {
