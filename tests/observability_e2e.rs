@@ -84,10 +84,12 @@ fn metrics_count_requests_streams_and_tokens() {
         Some(24.0)
     );
     assert_eq!(metric_value(&text, "cc_relay_inflight_requests"), Some(0.0));
-    assert_eq!(
-        metric_value(&text, r#"cc_relay_upstream_connections{provider="main"}"#),
-        Some(1.0),
-        "one pooled keep-alive connection to the upstream"
+    // A streamed answer goes back to the pool after the client saw its end, so the
+    // second request may have opened a second connection.
+    let pooled = metric_value(&text, r#"cc_relay_upstream_connections{provider="main"}"#);
+    assert!(
+        matches!(pooled, Some(n) if (1.0..=2.0).contains(&n)),
+        "pooled keep-alive connections to the upstream: {pooled:?}"
     );
     assert!(!text.contains("sk-ant-secret"), "key material in metrics");
     assert!(!text.contains("relay-secret"));
