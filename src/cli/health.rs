@@ -5,10 +5,6 @@
 //! `status`. It speaks plain http:// to an address, prints one line, and does nothing
 //! else: no config reload, no retries (the supervisor retries).
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
-
 use super::args::{self, Flag};
 use super::{failure, parse_flags, usage_error, EXIT_OK};
 use crate::config;
@@ -31,12 +27,6 @@ Examples:
 ";
 
 const FLAGS: &[Flag] = &[args::value("url"), args::value("config")];
-/// A health check that hangs is worse than one that fails: Docker's own timeout would
-/// kill us without a message, so both limits stay well under its 30 s default.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// `/health` answers a few bytes; anything longer is not our relay.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 
 pub fn run(rest: &[String]) -> i32 {
     let parsed = match parse_flags("health", HELP, rest, FLAGS) {
@@ -56,11 +46,10 @@ pub fn run(rest: &[String]) -> i32 {
             }
         }
     };
-    let authority = match authority_of(&url) {
-        Ok(a) => a,
-        Err(e) => return usage_error("health", &e),
-    };
-    match get_health(authority) {
+    if let Err(e) = authority_of(&url) {
+        return usage_error("health", &e);
+    }
+    match super::status::get_url(&url, "/health", None) {
         Ok((200, body)) => {
             println!(
                 "{url}/health: 200 {}",
@@ -87,49 +76,6 @@ fn authority_of(url: &str) -> Result<&str, String> {
         return Err(format!("'{url}' must be http://HOST:PORT"));
     }
     Ok(authority)
-}
-
-fn get_health(authority: &str) -> Result<(u16, Vec<u8>), String> {
-    let addrs = authority
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?;
-    let mut last_error = "no address".to_string();
-    let mut connected = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                connected = Some(s);
-                break;
-            }
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    let mut stream = connected.ok_or(last_error)?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET /health HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: cc-relay-health\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_RESPONSE_BYTES)
-        .read_to_end(&mut raw)
-        .map_err(|e| e.to_string())?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(&raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err("incomplete HTTP response".to_string()),
-        Err(e) => return Err(format!("not an HTTP response ({e})")),
-    };
-    let status = response.code.unwrap_or(0);
-    // Connection: close and a short JSON body: whatever follows the head is the body.
-    Ok((status, raw.get(head_len..).unwrap_or(&[]).to_vec()))
 }
 
 #[cfg(test)]

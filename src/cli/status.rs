@@ -109,6 +109,15 @@ pub fn run(rest: &[String]) -> i32 {
 }
 
 /// `http://host[:port][/prefix]`.
+/// One plain-HTTP GET of `path` on the relay at `url` (also used by `cc-relay health`).
+pub(super) fn get_url(
+    url: &str,
+    path: &str,
+    credential: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
+    HttpTarget::parse(url)?.get(path, credential)
+}
+
 struct HttpTarget {
     host: String,
     port: u16,

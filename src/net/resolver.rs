@@ -175,7 +175,7 @@ fn parse_nameserver(text: &str) -> Option<SocketAddr> {
     }
 }
 
-/// An interface's index from sysfs (no libc call, so no unsafe); None in an empty root.
+/// An interface's index from sysfs, read as a file rather than through libc; None in an empty root.
 fn interface_index(name: &str) -> Option<u32> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return None;
