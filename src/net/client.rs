@@ -846,8 +846,11 @@ impl UpstreamResponse {
     }
 }
 
-impl Drop for UpstreamResponse {
-    fn drop(&mut self) {
+impl UpstreamResponse {
+    /// Ends this response's use of the connection now: back to the pool when the body
+    /// was read to its end on a keep-alive connection, closed otherwise. Dropping the
+    /// response does the same; calling this first lets the next request reuse it sooner.
+    pub fn release(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if !self.keep_alive || !matches!(self.body, BodyState::Done) {
             conn.shutdown();
@@ -862,6 +865,12 @@ impl Drop for UpstreamResponse {
                 });
             }
         }
+    }
+}
+
+impl Drop for UpstreamResponse {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

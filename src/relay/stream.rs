@@ -303,6 +303,9 @@ impl StreamRelay {
             self.read_buf.clear();
             match upstream.read_some(&mut self.read_buf, wait_until) {
                 Ok(0) => {
+                    // The upstream body is complete: pool its connection before the
+                    // client learns the stream ended and sends its next request.
+                    upstream.release();
                     self.take_end();
                     if self.flush_events(client).is_err() {
                         return StreamEnd::ClientGone;
