@@ -260,3 +260,45 @@ fn sigterm_drains_streams_then_exits_zero() {
     let status = relay.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", relay.log());
 }
+
+#[test]
+fn sighup_serves_a_rotated_certificate() {
+    use common::tls::{fixture, https_get_health};
+    let dir = temp_dir("rotate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::copy(fixture("server.pem"), &cert).unwrap();
+    std::fs::copy(fixture("server.key"), &key).unwrap();
+    let path = dir.join("config.yaml");
+    let tls = format!(
+        "server:\n  tls:\n    cert_file: \"{}\"\n    key_file: \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    std::fs::write(
+        &path,
+        format!("{tls}{}", config_for("http://127.0.0.1:9", "")),
+    )
+    .unwrap();
+    let relay = serve(&path, &dir);
+    assert_eq!(
+        https_get_health(relay.addr, "ca.pem"),
+        Ok(200),
+        "{}",
+        relay.log()
+    );
+    // Rotate the files in place (as cert-manager or certbot do), then SIGHUP.
+    std::fs::copy(fixture("server2.pem"), &cert).unwrap();
+    std::fs::copy(fixture("server2.key"), &key).unwrap();
+    relay.signal("HUP");
+    assert!(
+        wait_for(Duration::from_secs(10), || https_get_health(
+            relay.addr, "ca2.pem"
+        ) == Ok(200)),
+        "{}",
+        relay.log()
+    );
+    assert!(
+        https_get_health(relay.addr, "ca.pem").is_err(),
+        "the old certificate is gone"
+    );
+}

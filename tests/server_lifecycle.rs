@@ -108,27 +108,6 @@ fn drain_timeout_reports_cut_requests() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
-fn tls_client(ca: &str) -> Arc<rustls::ClientConfig> {
-    cc_relay::net::client::tls_client_config(Some(&fixture(ca)), true).unwrap()
-}
-
-fn https_get_health(addr: std::net::SocketAddr, ca: &str) -> Result<u16, String> {
-    let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(tls_client(ca), name).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no HTTP answer: {text:?}"))
-}
-
 #[test]
 fn https_listener_serves_and_rotates_its_certificate() {
     let mut config = config_with(vec![provider(
@@ -146,18 +125,21 @@ fn https_listener_serves_and_rotates_its_certificate() {
     junk.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
     let _ = junk.read(&mut [0u8; 64]);
 
-    assert_eq!(https_get_health(relay.addr, "ca.pem"), Ok(200));
+    assert_eq!(common::tls::https_get_health(relay.addr, "ca.pem"), Ok(200));
     assert!(
-        https_get_health(relay.addr, "ca2.pem").is_err(),
+        common::tls::https_get_health(relay.addr, "ca2.pem").is_err(),
         "old cert is not from CA 2"
     );
 
     let rotated =
         server_config_from_files(&fixture("server2.pem"), &fixture("server2.key")).unwrap();
     relay.running.handle.set_tls(Some(rotated));
-    assert_eq!(https_get_health(relay.addr, "ca2.pem"), Ok(200));
+    assert_eq!(
+        common::tls::https_get_health(relay.addr, "ca2.pem"),
+        Ok(200)
+    );
     assert!(
-        https_get_health(relay.addr, "ca.pem").is_err(),
+        common::tls::https_get_health(relay.addr, "ca.pem").is_err(),
         "new cert is served"
     );
 }

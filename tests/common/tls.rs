@@ -106,3 +106,24 @@ pub fn start_tls_mock_with(status: u16, body: &'static str) -> TlsMock {
     });
     TlsMock { addr, sni }
 }
+
+/// `GET /health` over HTTPS to a relay, trusting only the fixture CA `ca`; the status or
+/// why there was none (e.g. the certificate is not from that CA).
+pub fn https_get_health(addr: SocketAddr, ca: &str) -> Result<u16, String> {
+    let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let config = cc_relay::net::client::tls_client_config(Some(&fixture(ca)), true).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))
+}
