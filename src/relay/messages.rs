@@ -658,6 +658,7 @@ impl Attempt<'_, '_, '_> {
                 for hash in thinking::signatures_in_response(&body) {
                     self.relay.signatures.record(&hash, &family, Instant::now());
                 }
+                let mut fleet_usage = None;
                 let usage = usage_of(&body);
                 if let Some(u) = usage {
                     self.record.input_tokens = u.total_input();
@@ -669,10 +670,10 @@ impl Attempt<'_, '_, '_> {
                         .unwrap_or(l.charged_input_tokens());
                     let output = usage.and_then(|u| u.output_tokens).unwrap_or(0);
                     pool.record_usage(l, input, output, Instant::now());
-                    self.settle_fleet(Some(FleetUsage {
+                    fleet_usage = Some(FleetUsage {
                         input_tokens: input,
                         output_tokens: output,
-                    }));
+                    });
                 }
                 let mut headers = response_headers(self.req, &upstream, "application/json");
                 headers.extend(self.debug_headers());
@@ -680,6 +681,10 @@ impl Attempt<'_, '_, '_> {
                 // request can already reuse it.
                 drop(upstream);
                 let _ = self.resp.send(status, &headers, &body);
+                // The fleet's correction waits until the client has its answer.
+                if fleet_usage.is_some() {
+                    self.settle_fleet(fleet_usage);
+                }
                 ProviderOutcome::Answered
             }
             Err(e) => {
