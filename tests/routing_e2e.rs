@@ -399,3 +399,31 @@ fn race_mode_relays_the_fastest_and_closes_the_loser() {
         .expect("the losing upstream's connection was closed");
     assert_eq!(slow.requests().len(), 1);
 }
+
+#[test]
+fn limits_learned_from_ratelimit_headers_hold_the_key_back() {
+    // The key has no configured limit; the upstream says it allows 1 request a minute
+    // and none are left: the relay stops sending on that key.
+    let mock = MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            200,
+            "anthropic-ratelimit-requests-limit: 1\r\nanthropic-ratelimit-requests-remaining: 0\r\nanthropic-ratelimit-requests-reset: 2099-01-01T00:00:00Z\r\n",
+            r#"{"from":"a"}"#,
+        )
+    });
+    let mut p = provider("a", ProviderType::Anthropic, &mock.url());
+    p.keys = vec![KeyConfig::new("learned")];
+    let relay = start_relay(config_with(vec![p]));
+    assert_eq!(post_messages(relay.addr, PLAIN_BODY, "").status, 200);
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the learned limit kept the second request local"
+    );
+    let providers = raw_request(relay.addr, b"GET /v1/providers HTTP/1.1\r\n\r\n").json();
+    assert_eq!(providers["data"][0]["keys"][0]["rpm_limit"], 1);
+}
