@@ -769,3 +769,32 @@ fn models_include_the_upstream_list_of_anthropic_providers_without_models() {
     assert_eq!(mock.requests().len(), 1, "cached");
     assert_eq!(mock.requests()[0].target, "/v1/models?limit=1000");
 }
+
+#[test]
+fn garbage_and_hanging_upstreams_get_clear_errors() {
+    let garbage = MockUpstream::start(|_req, s| {
+        let _ = s.write_all(b"\x00\x01SSH-2.0-OpenSSH not http at all\r\n\r\n");
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    });
+    let relay = start_relay(config_with(vec![provider(
+        "g",
+        ProviderType::Anthropic,
+        &garbage.url(),
+    )]));
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"]["type"], "api_error");
+
+    let hanging = MockUpstream::start(|_req, _s| std::thread::sleep(Duration::from_secs(5)));
+    let mut config = config_with(vec![provider("h", ProviderType::Anthropic, &hanging.url())]);
+    config.server.timeout_ms = 300;
+    let relay = start_relay(config);
+    let started = std::time::Instant::now();
+    let r = post_messages(relay.addr, PLAIN_BODY, "");
+    assert_eq!(r.status, 504);
+    assert_eq!(r.json()["error"]["type"], "timeout_error");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered by the request deadline"
+    );
+}
