@@ -6,59 +6,223 @@
 
 use std::ops::Range;
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+/// A byte scanner over JSON the caller has already validated: one pass finds where
+/// members and elements sit, so kept parts can be copied verbatim. On malformed input it
+/// answers `None` instead of guessing. Nesting beyond the levels the caller parses itself
+/// is skipped with a counter, never by recursion.
+pub mod scan {
+    use std::borrow::Cow;
+    use std::ops::Range;
+
+    pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// Position of the first `"` or `\` in `s`. Strings are most of a conversation's bytes
+    /// (tool results, thinking text), so this looks at eight bytes per step: a byte equal
+    /// to the target becomes zero after the XOR, and the classic "has a zero byte" test
+    /// flags it; the lowest flag is always exact.
+    fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let mut chunks = s.chunks_exact(8);
+        let mut offset = 0;
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let backslash = w ^ (ONES * u64::from(b'\\'));
+            let hits = ((quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash))
+                & HIGHS;
+            if hits != 0 {
+                return Some(offset + (hits.trailing_zeros() / 8) as usize);
+            }
+            offset += 8;
+        }
+        chunks
+            .remainder()
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            .map(|p| offset + p)
+    }
+
+    /// `b[i]` is an opening quote; the index just past the closing one.
+    fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
         i += 1;
-    }
-    i
-}
-
-/// `b[i]` is an opening quote; returns the index just past the closing quote.
-fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+        loop {
+            i += find_quote_or_backslash(b.get(i..)?)?;
+            if b.get(i) == Some(&b'"') {
+                return Some(i + 1);
+            }
+            i += 2;
         }
     }
-    None
-}
 
-/// Skips one JSON value starting at `i`; returns the index just past it.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
+    /// The index just past the JSON value starting at `i`.
+    pub fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+        match *b.get(i)? {
+            b'"' => skip_string(b, i),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    match *b.get(j)? {
+                        b'"' => {
+                            j = skip_string(b, j)?;
+                            continue;
                         }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
                     }
-                    _ => {}
+                    j += 1;
                 }
-                j += 1;
             }
-            None
+            _ => {
+                let mut j = i;
+                while !matches!(
+                    b.get(j),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    j += 1;
+                }
+                (j > i).then_some(j)
+            }
         }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-            {
-                j += 1;
+    }
+
+    /// Walks the object whose `{` is at `start`: `each(key, value_start)` is called per
+    /// member (the key range includes its quotes) and returns the index just past the
+    /// value (`skip_value`, or a parser of it). Returns the index just past the `}`.
+    pub fn members(
+        b: &[u8],
+        start: usize,
+        mut each: impl FnMut(Range<usize>, usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if b.get(start) != Some(&b'{') {
+            return None;
+        }
+        let mut i = skip_ws(b, start + 1);
+        if b.get(i) == Some(&b'}') {
+            return Some(i + 1);
+        }
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
             }
-            (j > i).then_some(j)
+            let key_end = skip_string(b, i)?;
+            let key = i..key_end;
+            i = skip_ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let value_end = each(key, skip_ws(b, i + 1))?;
+            i = skip_ws(b, value_end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => return Some(i + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Walks the array whose `[` is at `start`: `each(element_start)` returns the index
+    /// just past the element. Returns the index just past the `]`.
+    pub fn elements(
+        b: &[u8],
+        start: usize,
+        mut each: impl FnMut(usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if b.get(start) != Some(&b'[') {
+            return None;
+        }
+        let mut i = skip_ws(b, start + 1);
+        if b.get(i) == Some(&b']') {
+            return Some(i + 1);
+        }
+        loop {
+            let end = each(i)?;
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b']') => return Some(i + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips the value at `start`, returning its range.
+    pub fn value(b: &[u8], start: usize) -> Option<Range<usize>> {
+        skip_value(b, start).map(|end| start..end)
+    }
+
+    /// The string at `range` (quotes included), decoded.
+    pub fn string<'b>(b: &'b [u8], range: &Range<usize>) -> Option<Cow<'b, str>> {
+        let raw = b.get(range.clone())?;
+        if raw.len() < 2 || raw.first() != Some(&b'"') {
+            return None;
+        }
+        if raw.contains(&b'\\') {
+            serde_json::from_slice::<String>(raw).ok().map(Cow::Owned)
+        } else {
+            std::str::from_utf8(raw.get(1..raw.len() - 1)?)
+                .ok()
+                .map(Cow::Borrowed)
+        }
+    }
+
+    /// Whether the raw key at `range` decodes to `name`.
+    pub fn key_is(b: &[u8], range: &Range<usize>, name: &str) -> bool {
+        match b.get(range.clone()) {
+            Some(raw) if !raw.contains(&b'\\') => {
+                raw.len() == name.len() + 2 && raw.get(1..raw.len() - 1) == Some(name.as_bytes())
+            }
+            Some(_) => string(b, range).as_deref() == Some(name),
+            None => false,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn finds_quotes_and_backslashes_at_every_offset() {
+            for len in 0..40 {
+                for at in 0..len {
+                    for target in [b'"', b'\\'] {
+                        let mut s = vec![b'a'; len];
+                        s[at] = target;
+                        if at + 1 < len {
+                            s[at + 1] = b'"';
+                        }
+                        assert_eq!(find_quote_or_backslash(&s), Some(at), "{len} {at}");
+                    }
+                }
+                assert_eq!(find_quote_or_backslash(&vec![0xffu8; len]), None);
+            }
+            // Bytes one bit away from the targets, and bytes whose subtraction borrows
+            // (0x00, 0x01, 0x80), must not be flagged inside a word.
+            let near: &[u8] = b"#\x20\x02b\xa2]\x5bL\xdc\x1c\x00\x01\x80\x23\x5d\x21\\";
+            assert_eq!(find_quote_or_backslash(near), Some(16));
+            let near_quote: &[u8] = b"\x00\x01\x80\x21\x23\x5d\x5b\x00\x01\"";
+            assert_eq!(find_quote_or_backslash(near_quote), Some(9));
+        }
+
+        #[test]
+        fn skips_strings_with_escapes() {
+            let b = br#""a\"b\\" x"#;
+            assert_eq!(skip_value(b, 0), Some(8));
         }
     }
 }
@@ -71,48 +235,21 @@ struct Member {
     matches: bool,
 }
 
-/// Walks the members of the top-level object, marking those named `key`. None when
-/// `body` is not a well-formed object at this level.
+/// The members of the top-level object, marking those named `key`. None when `body`
+/// is not a well-formed object at this level.
 fn members(body: &[u8], key: &str) -> Option<Vec<Member>> {
-    let mut i = skip_ws(body, 0);
-    if body.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(body, i + 1);
+    let start = scan::skip_ws(body, 0);
     let mut out = Vec::new();
-    if body.get(i) == Some(&b'}') {
-        return Some(out);
-    }
-    loop {
-        if body.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_start = i;
-        let key_end = skip_string(body, i)?;
-        let raw_key = &body[i..key_end];
-        let matches = if raw_key.contains(&b'\\') {
-            serde_json::from_slice::<String>(raw_key).ok().as_deref() == Some(key)
-        } else {
-            &raw_key[1..raw_key.len() - 1] == key.as_bytes()
-        };
-        i = skip_ws(body, key_end);
-        if body.get(i) != Some(&b':') {
-            return None;
-        }
-        let value_start = skip_ws(body, i + 1);
-        let value_end = skip_value(body, value_start)?;
+    scan::members(body, start, |name, value_start| {
+        let value_end = scan::skip_value(body, value_start)?;
         out.push(Member {
-            key_start,
+            key_start: name.start,
             value: value_start..value_end,
-            matches,
+            matches: scan::key_is(body, &name, key),
         });
-        i = skip_ws(body, value_end);
-        match body.get(i) {
-            Some(b',') => i = skip_ws(body, i + 1),
-            Some(b'}') => return Some(out),
-            _ => return None,
-        }
-    }
+        Some(value_end)
+    })?;
+    Some(out)
 }
 
 /// Byte range of the value of top-level field `key` in the JSON object `body` (the last
