@@ -1,67 +1,23 @@
-//! The two base64 operations the Google token flow needs: URL-safe encoding without
-//! padding (JWS segments) and standard-alphabet decoding (PEM bodies). Kept private and
-//! behind these two functions so the crate-wide codec can take over in one line each.
-//! It must not grow a general base64 API; that belongs to `codec::base64`.
-
-// replaced by codec::base64 at merge
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+//! The two base64 operations the Google token flow needs, on top of `codec::base64`:
+//! URL-safe encoding without padding (JWS segments) and standard-alphabet decoding that
+//! tolerates missing padding (PEM bodies written by hand).
 
 /// base64url without `=` padding (RFC 7515 §2), as every JWS segment is written.
-// replaced by codec::base64 at merge
 pub(crate) fn encode_url_no_pad(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b0 = chunk.first().copied().unwrap_or(0);
-        let b1 = chunk.get(1).copied().unwrap_or(0);
-        let b2 = chunk.get(2).copied().unwrap_or(0);
-        let triple = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        // A chunk of n bytes carries n + 1 significant sextets.
-        for i in 0..=chunk.len() {
-            let sextet = (triple >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(URL_SAFE[sextet as usize]));
-        }
-    }
-    out
+    crate::codec::base64::encode_url_nopad(bytes)
 }
 
 /// Decodes the standard alphabet (`+`, `/`), with or without trailing `=` padding.
-/// The caller strips whitespace first. `None` on any other byte, on padding in the
-/// middle, or on a length no encoder produces; the input is never echoed back.
-// replaced by codec::base64 at merge
+/// The caller strips whitespace first. `None` on anything else; the input is never
+/// echoed back.
 pub(crate) fn decode_standard(text: &[u8]) -> Option<Vec<u8>> {
-    let unpadded_len = text.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    let (data, padding) = text.split_at(unpadded_len);
-    if padding.len() > 2 || unpadded_len % 4 == 1 {
-        return None;
-    }
-    if !padding.is_empty() && (unpadded_len + padding.len()) % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
-    let mut accumulator: u32 = 0;
-    let mut bits: u32 = 0;
-    for &byte in data {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        accumulator = (accumulator << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((accumulator >> bits) as u8);
-            accumulator &= (1 << bits) - 1;
+    let mut padded = text.to_vec();
+    if !text.ends_with(b"=") {
+        while padded.len() % 4 != 0 {
+            padded.push(b'=');
         }
     }
-    // Leftover bits must be zero, or two different texts would decode to the same bytes.
-    if accumulator != 0 {
-        return None;
-    }
-    Some(out)
+    crate::codec::base64::decode(&padded).ok()
 }
 
 #[cfg(test)]
