@@ -175,99 +175,14 @@ fn parse_delta_seconds_ms(v: &[u8]) -> Option<u64> {
     Some(secs.saturating_mul(1000).saturating_add(ms))
 }
 
-fn digits(v: &[u8], at: usize, len: usize) -> Option<u32> {
-    let s = v.get(at..at + len)?;
-    s.iter().try_fold(0u32, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
-    })
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (years 0..=9999).
-fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
-    // Shift the year to start in March so the leap day is the last day of the year.
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let m = i64::from(month);
-    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// RFC 3339 `date-time` (e.g. `2025-01-31T12:00:30.5Z`, `2025-01-31T14:00:30+02:00`) to
 /// Unix milliseconds. Accepts `T`/`t`/space as separator and `Z`/`z`; fractions beyond
 /// milliseconds are truncated; a leap second counts as the next second. `None` for anything
 /// else.
 pub fn parse_rfc3339_unix_ms(v: &[u8]) -> Option<i64> {
-    let year = digits(v, 0, 4)?;
-    let month = digits(v, 5, 2)?;
-    let day = digits(v, 8, 2)?;
-    let hour = digits(v, 11, 2)?;
-    let minute = digits(v, 14, 2)?;
-    let second = digits(v, 17, 2)?;
-    let sep_ok = v.get(4) == Some(&b'-')
-        && v.get(7) == Some(&b'-')
-        && matches!(v.get(10), Some(b'T' | b't' | b' '))
-        && v.get(13) == Some(&b':')
-        && v.get(16) == Some(&b':');
-    if !sep_ok
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut pos = 19;
-    let mut millis = 0i64;
-    if v.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while v.get(pos).is_some_and(u8::is_ascii_digit) {
-            if pos - start < 3 {
-                millis = millis * 10 + i64::from(v[pos] - b'0');
-            }
-            pos += 1;
-        }
-        if pos == start {
-            return None;
-        }
-        for _ in (pos - start)..3 {
-            millis *= 10;
-        }
-    }
-    let offset_secs: i64 = match v.get(pos) {
-        Some(b'Z' | b'z') if v.len() == pos + 1 => 0,
-        Some(&sign @ (b'+' | b'-')) if v.len() == pos + 6 && v.get(pos + 3) == Some(&b':') => {
-            let oh = digits(v, pos + 1, 2)?;
-            let om = digits(v, pos + 4, 2)?;
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let secs = i64::from(oh * 3600 + om * 60);
-            if sign == b'-' {
-                -secs
-            } else {
-                secs
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
-    Some(secs * 1000 + millis)
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|text| crate::obs::time::parse_rfc3339_unix_millis(text.trim()))
 }
 
 /// Fuzz entry: any bytes, split into header lines `name: value`, must parse without
@@ -288,14 +203,6 @@ pub fn fuzz_entry(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        assert_eq!(days_from_civil(0, 1, 1), -719_528);
-    }
 
     #[test]
     fn trim_edges() {
