@@ -94,6 +94,10 @@ impl Default for Redactor {
     }
 }
 
+/// Passes after the first while they still find something; masks only shrink text, so
+/// real inputs settle in one or two.
+const MAX_EXTRA_PASSES: usize = 8;
+
 impl Redactor {
     /// A redactor for the given secrets (empty strings are ignored) plus the built-in
     /// secret shapes. Each secret is also masked in its JSON-escaped spelling.
@@ -174,7 +178,23 @@ impl Redactor {
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
-        Cow::Owned(apply_masks(text.as_bytes(), spans))
+        let mut masked = apply_masks(text.as_bytes(), spans);
+        // A mask can expose a shape a match used to cover (a `name: value` pair whose
+        // name began inside the masked token), so repeat until nothing changes: the
+        // result of a redaction is always itself fully redacted. Each extra pass runs
+        // only when the previous one masked something.
+        for _ in 0..MAX_EXTRA_PASSES {
+            let spans = self.find_spans(&masked);
+            if spans.is_empty() {
+                break;
+            }
+            let again = apply_masks(masked.as_bytes(), spans);
+            if again == masked {
+                break;
+            }
+            masked = again;
+        }
+        Cow::Owned(masked)
     }
 
     /// Appends the redacted `text` to `out`.
@@ -928,6 +948,15 @@ mod tests {
 
     fn patterns(text: &str) -> String {
         Redactor::default().redact(text).into_owned()
+    }
+
+    #[test]
+    fn redaction_is_a_fixpoint_when_a_mask_exposes_another_shape() {
+        // Found by the fuzzer: masking the Google-style key made `key: value` readable.
+        let text = "AIzaSyA-1234567891abcdefghijklprivatekeyJhbGcfciJSUzI2NiJ9.eyJkey: s3cretvalue";
+        let once = patterns(text);
+        assert_eq!(patterns(&once), once);
+        assert!(!once.contains("s3cretvalue"), "{once}");
     }
 
     #[test]
