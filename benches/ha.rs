@@ -4,57 +4,16 @@
 //! p50/p99 for both and the difference. Skips with a notice when redis-server is missing.
 //! `--quick` / CC_RELAY_BENCH_QUICK=1 runs a few requests.
 
+mod json_mock;
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use cc_relay::cli::serve::spawn;
 use cc_relay::config::{CacheMode, Config, KeyConfig, ProviderConfig, ProviderType};
-
-fn mock_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut conn = conn;
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let out = r#"{"type":"message","content":[],"usage":{"input_tokens":20,"output_tokens":5}}"#;
-                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}", out.len());
-                    if conn.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
 
 fn config(upstream: SocketAddr) -> Config {
     let mut p = ProviderConfig::new("main", ProviderType::Anthropic);
@@ -116,7 +75,9 @@ fn main() {
         println!("ha bench skipped: redis-server is not installed");
         return;
     };
-    let upstream = mock_upstream();
+    let upstream = json_mock::start(
+        r#"{"type":"message","content":[],"usage":{"input_tokens":20,"output_tokens":5}}"#,
+    );
     let single = spawn(config(upstream), Some("127.0.0.1:0".parse().unwrap())).unwrap();
     let mut ha_config = config(upstream);
     ha_config.cache.mode = CacheMode::Ha;

@@ -3,61 +3,16 @@
 //! requests failed (the goal is none) and the latency percentiles around the reloads.
 //! `--quick` / CC_RELAY_BENCH_QUICK=1 runs a one-second smoke.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod json_mock;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cc_relay::cli::serve::{reload_config, spawn};
 use cc_relay::cli::serve_cmd::ServeOverrides;
-
-fn mock_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || serve_mock(conn));
-        }
-    });
-    addr
-}
-
-fn serve_mock(conn: TcpStream) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut conn = conn;
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line.trim().is_empty() {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let out = r#"{"type":"message","content":[]}"#;
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}",
-            out.len()
-        );
-        if conn.write_all(resp.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
 
 fn request(addr: SocketAddr) -> Result<u16, String> {
     let body = r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
@@ -85,7 +40,7 @@ fn main() {
         || std::env::var_os("CC_RELAY_BENCH_QUICK").is_some();
     let seconds = if quick { 1 } else { 10 };
     let rate = 200u64;
-    let upstream = mock_upstream();
+    let upstream = json_mock::start(r#"{"type":"message","content":[]}"#);
     let dir = std::env::temp_dir().join(format!("cc-relay-reload-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.yaml");

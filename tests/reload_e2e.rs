@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,23 +107,6 @@ fn paced_stream_mock() -> MockUpstream {
         }
         end_chunks(s);
     })
-}
-
-fn open_stream(addr: SocketAddr) -> BufReader<TcpStream> {
-    let mut s = connect(addr);
-    let req = format!(
-        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{}",
-        STREAM_BODY.len(),
-        STREAM_BODY
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    while !line.contains("message_start") {
-        line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0);
-    }
-    reader
 }
 
 #[test]

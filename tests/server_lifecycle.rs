@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,23 +24,6 @@ fn paced_stream_mock(gap: Duration) -> MockUpstream {
         }
         end_chunks(s);
     })
-}
-
-fn open_stream(addr: std::net::SocketAddr) -> BufReader<TcpStream> {
-    let mut s = connect(addr);
-    let req = format!(
-        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{}",
-        STREAM_BODY.len(),
-        STREAM_BODY
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    while !line.contains("message_start") {
-        line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0);
-    }
-    reader
 }
 
 #[test]

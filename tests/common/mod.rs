@@ -312,3 +312,22 @@ pub fn config_with(providers: Vec<ProviderConfig>) -> Config {
 pub const STREAM_BODY: &str = r#"{"model":"claude-x","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
 pub const PLAIN_BODY: &str =
     r#"{"model":"claude-x","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+
+/// Sends a streamed Messages request and reads until `message_start` arrived; the rest
+/// of the stream is left for the caller.
+pub fn open_stream(addr: SocketAddr) -> BufReader<TcpStream> {
+    let mut s = connect(addr);
+    let req = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{}",
+        STREAM_BODY.len(),
+        STREAM_BODY
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    while !line.contains("message_start") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0);
+    }
+    reader
+}
