@@ -30,10 +30,13 @@ use common::*;
 
 /// Pace of the mock's events, as in the issue: 5 ms apart.
 const PACE_US: u64 = 5_000;
+/// A ten times slower pace for a second 256-stream run: the same number of open streams
+/// and threads at a tenth of the events per second, so what concurrency itself costs can
+/// be told apart from what a saturated CPU costs.
+const SLOW_PACE_US: u64 = 50_000;
 
 struct Plan {
-    /// (streams, events per stream, rounds)
-    stream_runs: Vec<(usize, usize, usize)>,
+    stream_runs: Vec<StreamRun>,
     /// Sequential non-streamed requests per round, rounds.
     sequential: (usize, usize),
     throughput_conns: usize,
@@ -48,7 +51,10 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
             Plan {
-                stream_runs: vec![(1, 10, 1), (16, 4, 1)],
+                stream_runs: vec![
+                    StreamRun::new(1, 10, 1, PACE_US),
+                    StreamRun::new(16, 4, 1, PACE_US),
+                ],
                 sequential: (20, 1),
                 throughput_conns: 64,
                 throughput_round: Duration::from_millis(100),
@@ -58,7 +64,11 @@ impl Plan {
             }
         } else {
             Plan {
-                stream_runs: vec![(1, 200, 5), (256, 40, 2)],
+                stream_runs: vec![
+                    StreamRun::new(1, 200, 5, PACE_US),
+                    StreamRun::new(256, 40, 2, PACE_US),
+                    StreamRun::new(256, 12, 2, SLOW_PACE_US),
+                ],
                 sequential: (1000, 5),
                 throughput_conns: 64,
                 throughput_round: Duration::from_millis(1500),
@@ -66,6 +76,40 @@ impl Plan {
                 ttfb: (200, 5),
                 warmup: 200,
             }
+        }
+    }
+}
+
+/// One configuration of the stream section.
+#[derive(Clone, Copy)]
+struct StreamRun {
+    streams: usize,
+    events: usize,
+    rounds: usize,
+    pace_us: u64,
+}
+
+impl StreamRun {
+    fn new(streams: usize, events: usize, rounds: usize, pace_us: u64) -> StreamRun {
+        StreamRun {
+            streams,
+            events,
+            rounds,
+            pace_us,
+        }
+    }
+
+    /// Events per second the relay must carry while all streams run.
+    fn events_per_second(&self) -> f64 {
+        self.streams as f64 * 1e6 / self.pace_us as f64
+    }
+
+    /// Tag for the machine-readable lines: the pace only when it is not the issue's.
+    fn tags(&self) -> String {
+        if self.pace_us == PACE_US {
+            format!("streams={}", self.streams)
+        } else {
+            format!("streams={} pace_us={}", self.streams, self.pace_us)
         }
     }
 }
@@ -165,47 +209,82 @@ fn run(opts: Options) -> Result<(), String> {
 fn stream_section(plan: &Plan, targets: &Targets, report: &mut Report) -> Result<(), String> {
     let counts = std::env::var("CC_RELAY_BENCH_STREAMS").unwrap_or_default();
     let wanted = |n: usize| counts.is_empty() || counts.split(',').any(|c| c == n.to_string());
-    for &(streams, events, rounds) in plan.stream_runs.iter().filter(|r| wanted(r.0)) {
-        let run = per_event_latency(targets, streams, events, rounds)?;
-        let goal = match streams {
-            1 => Some(50.0),
-            256 => Some(200.0),
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for run_plan in plan.stream_runs.iter().filter(|r| wanted(r.streams)) {
+        let StreamRun {
+            streams,
+            events,
+            rounds,
+            pace_us,
+        } = *run_plan;
+        let tags = run_plan.tags();
+        let run = per_event_latency(targets, run_plan)?;
+        let goal = match (streams, pace_us) {
+            (1, PACE_US) => Some(50.0),
+            (256, PACE_US) => Some(200.0),
             _ => None,
         };
         report.note(format!(
             "stream events: {streams} streams x {events} events x {rounds} rounds, \
-             paced {PACE_US} us; {} samples per path",
+             paced {pace_us} us ({:.0} events/s); {} samples per path",
+            run_plan.events_per_second(),
             run.relay.n
         ));
+        let harness_us = run.bench_cpu_direct_us as f64 / run.direct.n.max(1) as f64;
+        let relay_us = run
+            .relay_cpu_us
+            .map(|cpu| cpu as f64 / run.relay.n.max(1) as f64);
+        // CPU the relayed run asks of the machine: the relay's own share plus the mock
+        // and clients (measured on the direct run, where they are alone). Near or over the
+        // cores there are, events queue for a CPU and the tail measures that queue.
+        let cores_needed =
+            relay_us.map(|relay_us| (relay_us + harness_us) * run_plan.events_per_second() / 1e6);
+        let saturated = cores_needed.is_some_and(|c| c > 0.7 * cores);
+        if saturated {
+            report.note(format!(
+                "{streams} streams at {pace_us} us need {:.1} of {cores} cores: \
+                 the CPUs are saturated, so the goal is judged 'unsure'",
+                cores_needed.unwrap_or(0.0)
+            ));
+        }
+        report.set_unsure(saturated);
         report.compare_latency(
-            &format!("event latency, {streams} streams,"),
+            &format!("event latency, {streams} streams @{}ms,", pace_us / 1000),
             "stream",
-            &format!("streams={streams}"),
+            &tags,
             run.direct,
             Some(run.floor),
             run.relay,
             goal,
         );
+        report.set_unsure(false);
         report.single(
             &format!("mock+client CPU per direct event, {streams} streams (us)"),
             "direct_cpu_per_event_us",
-            &format!("streams={streams}"),
-            run.bench_cpu_direct_us as f64 / run.direct.n.max(1) as f64,
+            &tags,
+            harness_us,
             None,
         );
         report.single(
             &format!("floor CPU per forwarded event, {streams} streams (us)"),
             "floor_cpu_per_event_us",
-            &format!("streams={streams}"),
+            &tags,
             run.floor_cpu_us as f64 / run.floor.n.max(1) as f64,
             None,
         );
-        if let Some(cpu) = run.relay_cpu_us {
+        if let (Some(relay_us), Some(cores_needed)) = (relay_us, cores_needed) {
             report.single(
                 &format!("relay CPU per relayed event, {streams} streams (us)"),
                 "relay_cpu_per_event_us",
-                &format!("streams={streams}"),
-                cpu as f64 / run.relay.n.max(1) as f64,
+                &tags,
+                relay_us,
+                None,
+            );
+            report.single(
+                &format!("cores the relayed run needs, {streams} streams (of {cores})"),
+                "stream_cores_needed",
+                &tags,
+                cores_needed,
                 None,
             );
         }
@@ -357,28 +436,29 @@ struct EventRun {
 
 /// (a) `streams` concurrent streams (one client thread and connection each), `events`
 /// stamped deltas each; latency = receive - send of every delta.
-fn per_event_latency(
-    targets: &Targets,
-    streams: usize,
-    events: usize,
-    rounds: usize,
-) -> Result<EventRun, String> {
+fn per_event_latency(targets: &Targets, plan: &StreamRun) -> Result<EventRun, String> {
+    let StreamRun {
+        streams,
+        events,
+        rounds,
+        pace_us,
+    } = *plan;
     let mut samples: [Vec<u64>; 3] = Default::default();
     let mut relay_cpu = Some(0);
     let mut floor_cpu = Some(0);
     let mut bench_cpu = Some(0);
     let me = Some(std::process::id());
     for _ in 0..rounds {
-        let (d, spent) = cpu_during(me, || run_streams(targets.direct, streams, events))?;
+        let (d, spent) = cpu_during(me, || run_streams(targets.direct, streams, events, pace_us))?;
         samples[0].extend(d);
         add_cpu(&mut bench_cpu, spent);
         let (f, spent) = cpu_during(Some(targets.floor_pid), || {
-            run_streams(targets.floor, streams, events)
+            run_streams(targets.floor, streams, events, pace_us)
         })?;
         samples[1].extend(f);
         add_cpu(&mut floor_cpu, spent);
         let (r, spent) = cpu_during(targets.relay_pid, || {
-            run_streams(targets.relay, streams, events)
+            run_streams(targets.relay, streams, events, pace_us)
         })?;
         samples[2].extend(r);
         add_cpu(&mut relay_cpu, spent);
@@ -394,7 +474,12 @@ fn per_event_latency(
     })
 }
 
-fn run_streams(addr: SocketAddr, streams: usize, events: usize) -> Result<Vec<u64>, String> {
+fn run_streams(
+    addr: SocketAddr,
+    streams: usize,
+    events: usize,
+    pace_us: u64,
+) -> Result<Vec<u64>, String> {
     let barrier = Barrier::new(streams);
     let results: Vec<Result<Vec<u64>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..streams)
@@ -407,8 +492,8 @@ fn run_streams(addr: SocketAddr, streams: usize, events: usize) -> Result<Vec<u6
                         let wire = Wire::connect(addr);
                         barrier.wait();
                         let mut wire = wire.map_err(|e| format!("connect {addr}: {e}"))?;
-                        let phase = k as u64 * PACE_US / streams as u64;
-                        let request = messages_request(&stream_body(events, PACE_US, phase));
+                        let phase = k as u64 * pace_us / streams as u64;
+                        let request = messages_request(&stream_body(events, pace_us, phase));
                         let mut latencies = Vec::with_capacity(events);
                         let seen = stream_once(&mut wire, &request, &mut latencies)
                             .map_err(|e| format!("stream via {addr}: {e}"))?;

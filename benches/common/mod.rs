@@ -812,6 +812,8 @@ pub struct Report {
     /// label, direct, floor, relay, added, goal
     rows: Vec<[String; 6]>,
     figures: Vec<Figure>,
+    /// While set, goals are judged "unsure" (the run saturated the machine).
+    unsure: bool,
 }
 
 fn fmt_value(v: f64) -> String {
@@ -857,7 +859,23 @@ impl Report {
             notes: Vec::new(),
             rows: Vec::new(),
             figures: Vec::new(),
+            unsure: false,
         }
+    }
+
+    fn judge(&self, value: f64, goal: f64, baseline: Option<f64>) -> Verdict {
+        if self.unsure {
+            Verdict::Unsure
+        } else {
+            judge(value, goal, baseline)
+        }
+    }
+
+    /// Judge the goals of the figures added from now on "unsure" (or normally again):
+    /// for runs that need more CPU than the machine has, whose tails measure the wait for
+    /// a CPU.
+    pub fn set_unsure(&mut self, unsure: bool) {
+        self.unsure = unsure;
     }
 
     /// A line printed above the table (and at once on stderr, as progress).
@@ -891,7 +909,7 @@ impl Report {
         goal_added: Option<f64>,
     ) {
         let added = trio.relay - trio.direct;
-        let goal = goal_added.map(|g| (g, judge(added, g, Some(trio.direct))));
+        let goal = goal_added.map(|g| (g, self.judge(added, g, Some(trio.direct))));
         self.figure(format!("{key}_direct_{stat}"), tags, trio.direct, None);
         if let Some(floor) = trio.floor {
             self.figure(format!("{key}_floor_{stat}"), tags, floor, None);
@@ -940,7 +958,7 @@ impl Report {
 
     /// A single figure (memory, CPU, counts) with an optional upper-bound goal.
     pub fn single(&mut self, label: &str, name: &str, tags: &str, value: f64, goal: Option<f64>) {
-        let goal = goal.map(|g| (g, judge(value, g, None)));
+        let goal = goal.map(|g| (g, self.judge(value, g, None)));
         self.figure(name.to_string(), tags, value, goal);
         self.rows.push([
             label.to_string(),
