@@ -276,3 +276,48 @@ fn a_circuit_opened_through_one_instance_is_skipped_by_another() {
         "B no longer sends to primary"
     );
 }
+
+#[test]
+fn racers_reserve_key_windows_in_the_fleet() {
+    let Some(redis) = redis() else { return };
+    let down = || {
+        MockUpstream::start(|_req, s| {
+            write_json(
+                s,
+                500,
+                "",
+                r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+            )
+        })
+    };
+    let (first, other) = (down(), down());
+    let keyed = MockUpstream::start(|_req, s| write_json(s, 200, "", r#"{"ok":true}"#));
+    let cfg = || {
+        let mut p1 = provider("first", ProviderType::Anthropic, &first.url());
+        p1.priority = Some(9);
+        let mut p2 = provider("keyed", ProviderType::Anthropic, &keyed.url());
+        p2.priority = Some(5);
+        p2.keys = vec![KeyConfig {
+            rpm_limit: 2,
+            ..KeyConfig::new("shared-key")
+        }];
+        let p3 = provider("other", ProviderType::Anthropic, &other.url());
+        let mut config = ha_config(&redis, vec![p1, p2, p3]);
+        config.routing.failover_mode = cc_relay::config::FailoverMode::Race;
+        config
+    };
+    let relays = [start_relay(cfg()), start_relay(cfg())];
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| post_messages(relays[i % 2].addr, PLAIN_BODY, "").status)
+        .collect();
+    assert_eq!(
+        keyed.requests().len(),
+        2,
+        "the key's rpm 2 held fleet-wide through racers: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+}

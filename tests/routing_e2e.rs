@@ -400,6 +400,76 @@ fn race_mode_relays_the_fastest_and_closes_the_loser() {
     assert_eq!(slow.requests().len(), 1);
 }
 
+/// A provider that always answers 500, so the race starts after it.
+fn down_mock() -> MockUpstream {
+    MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            500,
+            "",
+            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+        )
+    })
+}
+
+#[test]
+fn a_racer_moves_to_its_next_key_after_429_and_401() {
+    let (first, other) = (down_mock(), down_mock());
+    let keyed = MockUpstream::start(|req, s| match req.header("x-api-key") {
+        Some("key-busy") => write_json(
+            s,
+            429,
+            "retry-after: 30\r\n",
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#,
+        ),
+        Some("key-revoked") => write_json(
+            s,
+            401,
+            "",
+            r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+        ),
+        _ => write_json(s, 200, "", r#"{"from":"keyed"}"#),
+    });
+    let mut p1 = provider("first", ProviderType::Anthropic, &first.url());
+    p1.priority = Some(9);
+    let mut p2 = provider("keyed", ProviderType::Anthropic, &keyed.url());
+    p2.priority = Some(5);
+    p2.keys = vec![
+        KeyConfig::new("key-busy"),
+        KeyConfig::new("key-revoked"),
+        KeyConfig::new("key-good"),
+    ];
+    p2.key_strategy = cc_relay::config::KeyStrategy::RoundRobin;
+    let p3 = provider("other", ProviderType::Anthropic, &other.url());
+    let mut config = config_with(vec![p1, p2, p3]);
+    config.routing.failover_mode = cc_relay::config::FailoverMode::Race;
+    config.routing.debug = true;
+    let relay = start_relay(config);
+    for _ in 0..3 {
+        let r = post_messages(relay.addr, PLAIN_BODY, "");
+        assert_eq!(
+            (r.status, from(&r)),
+            (200, "keyed".to_string()),
+            "{}",
+            r.text()
+        );
+        assert_eq!(r.header("x-cc-relay-provider"), Some("keyed"));
+    }
+    let sent = |key: &str| {
+        keyed
+            .requests()
+            .iter()
+            .filter(|r| r.header("x-api-key") == Some(key))
+            .count()
+    };
+    assert_eq!(sent("key-busy"), 1, "the 429 key cools down");
+    assert_eq!(sent("key-revoked"), 1, "the 401 key is marked bad");
+    assert_eq!(sent("key-good"), 3);
+    let providers = raw_request(relay.addr, b"GET /v1/providers HTTP/1.1\r\n\r\n").json();
+    let keys = &providers["data"][1]["keys"];
+    assert!(keys[0]["cooling_down_until"].is_string(), "{providers}");
+}
+
 #[test]
 fn limits_learned_from_ratelimit_headers_hold_the_key_back() {
     // The key has no configured limit; the upstream says it allows 1 request a minute

@@ -4,26 +4,26 @@
 //!
 //! Steps: `parse_fields` -> `plan` -> for each attempt: `Provider::prepare` ->
 //! `HttpClient::send` -> `classify` -> (failover | relay_success | relay_error).
+//! What a pool key learns from each try is in `relay/pool_key.rs`; race failover, where
+//! the remaining providers are asked in parallel, in `messages/race.rs`.
 
+mod race;
+
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::auth::client::AuthDecision;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::config::{FailoverMode, ProviderType};
 use crate::net::client::{ClientError, Deadlines, UpstreamRequest, UpstreamResponse};
 use crate::net::server::{Request, ResponseWriter};
 use crate::provider::{Inbound, Operation, Provider, ResponseShape};
 use crate::relay::error::ApiError;
+use crate::relay::pool_key::{self, now_unix_ms, FleetGrant, FleetHold};
 use crate::relay::stream::{SignatureSink, StreamRelay, Usage};
 use crate::relay::thinking::{self, HistoryInfo};
 use crate::relay::{Relay, RequestRecord, Runtime};
-use crate::route::{
-    AcquireError, Admission, Availability, CircuitState, KeyLease, RateLimitHeaders,
-};
-use crate::state::shared::{
-    Charge, KeyRef, Limits, Reservation, SharedCircuit, Usage as FleetUsage,
-};
+use crate::route::{AcquireError, Admission, Availability, CircuitState, KeyLease};
+use crate::state::shared::{SharedCircuit, Usage as FleetUsage};
 
 /// Upstream error bodies larger than this are cut when relayed.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -83,13 +83,6 @@ fn client_error_to_api(e: &ClientError) -> ApiError {
     }
 }
 
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// An upstream answer read whole, kept to relay later if nothing better comes along
 /// (the last key's 429 or 401 when every key of a provider failed).
 struct BufferedAnswer {
@@ -137,14 +130,6 @@ struct Attempt<'r, 'w, 'x> {
     estimate: u64,
     /// The fleet-wide reservation of the current key (`cache.mode: ha`).
     fleet: Option<FleetHold>,
-}
-
-/// A key's reservation in Redis, settled when the attempt ends.
-struct FleetHold {
-    provider: String,
-    key: KeyRef,
-    limits: Limits,
-    charged: Charge,
 }
 
 pub fn handle(
@@ -362,37 +347,18 @@ impl Attempt<'_, '_, '_> {
             } else {
                 None
             };
-            if let (Some(shared), Some(l)) = (self.relay.shared.clone(), lease.as_ref()) {
-                let key = KeyRef::from_secret(l.secret());
-                let limits = key_limits(&provider.config, l.secret());
-                match shared.reserve(provider.name(), &key, limits, self.estimate, now_unix_ms()) {
-                    Ok(Reservation::Granted { charged, .. }) => {
-                        self.fleet = Some(FleetHold {
-                            provider: provider.name().to_string(),
-                            key,
-                            limits,
-                            charged,
-                        });
+            let grant = lease
+                .as_ref()
+                .map(|l| pool_key::reserve(self.relay, provider, pool, l, self.estimate, now));
+            match grant {
+                Some(FleetGrant::Go(hold)) => self.fleet = hold,
+                Some(FleetGrant::Denied) => {
+                    if let Some(l) = lease {
+                        pool.refund(l, now);
                     }
-                    Ok(Reservation::Denied { retry_after_ms }) => {
-                        // The fleet has used this key's window (or another instance saw
-                        // a 429): sit it out here too and try the next key.
-                        let wait = Duration::from_millis(retry_after_ms.max(1));
-                        pool.cooldown_for(l.key(), now, wait);
-                        if let Some(shared) = &self.relay.shared {
-                            let until = now_unix_ms() + wait.as_millis() as u64;
-                            let key = KeyRef::from_secret(l.secret());
-                            let _ =
-                                shared.set_cooldown(provider.name(), &key, until, now_unix_ms());
-                        }
-                        if let Some(l) = lease {
-                            pool.refund(l, now);
-                        }
-                        continue;
-                    }
-                    // Redis unreachable or slow: this instance's own state decides.
-                    Err(_) => {}
+                    continue;
                 }
+                None => {}
             }
             self.record.attempts += 1;
             let target_body = self.body_for(index);
@@ -461,31 +427,16 @@ impl Attempt<'_, '_, '_> {
                 ));
             }
             let now = Instant::now();
-            if let Some(l) = &lease {
-                let limits = RateLimitHeaders::parse(upstream.head.headers.iter());
-                pool.learn_limits(l.key(), &limits, now);
-                if status == 429 {
-                    let wait = limits.cooldown(now_unix_ms()).unwrap_or(DEFAULT_COOLDOWN);
-                    pool.cooldown_for(l.key(), now, wait);
-                    if let Some(shared) = &self.relay.shared {
-                        let until = now_unix_ms() + wait.as_millis() as u64;
-                        let key = KeyRef::from_secret(l.secret());
-                        let _ = shared.set_cooldown(provider.name(), &key, until, now_unix_ms());
-                    }
-                }
-            }
-            if status == 401 || status == 403 {
-                provider.on_unauthorized();
-            }
+            let key_refused = pool_key::learn_from_answer(
+                self.relay,
+                provider,
+                pool,
+                lease.as_ref(),
+                &upstream,
+                now,
+            );
             // A pool key refused: the same request moves to the provider's next key.
-            if let Some(l) = lease.as_ref().filter(|_| matches!(status, 401 | 403 | 429)) {
-                if status != 429 && pool.mark_bad(l.key()) {
-                    crate::obs::log::warn(format_args!(
-                        "provider {}: key {} was refused with {status}; it is not used until the next reload",
-                        provider.name(),
-                        pool.label(l.key()).unwrap_or("?")
-                    ));
-                }
+            if key_refused {
                 refused = Some(self.buffer(provider, &mut upstream));
                 if let Some(l) = lease {
                     pool.record_usage(l, 0, 0, now);
@@ -701,16 +652,7 @@ impl Attempt<'_, '_, '_> {
 impl Attempt<'_, '_, '_> {
     /// Ends the fleet reservation: real usage corrects the estimate, None gives it back.
     fn settle_fleet(&mut self, usage: Option<FleetUsage>) {
-        let (Some(hold), Some(shared)) = (self.fleet.take(), self.relay.shared.as_ref()) else {
-            return;
-        };
-        let now = now_unix_ms();
-        let _ = match usage {
-            Some(u) => {
-                shared.correct_usage(&hold.provider, &hold.key, hold.limits, hold.charged, u, now)
-            }
-            None => shared.refund(&hold.provider, &hold.key, hold.limits, hold.charged, now),
-        };
+        pool_key::settle(self.relay, self.fleet.take(), usage);
     }
 
     /// Counts a failure against the provider's breaker and tells the fleet when it opened.
@@ -878,217 +820,6 @@ fn new_stream_relay(rt: &Runtime, relay: &Relay, provider: &Provider) -> StreamR
     })
 }
 
-/// A provider that answered 2xx (and, for a stream, its first event) in a race.
-struct Contender {
-    index: usize,
-    lease: Option<KeyLease>,
-    upstream: UpstreamResponse,
-    primed: Option<StreamRelay>,
-    head_deadline: Instant,
-    upstream_model: String,
-}
-
-/// What a racing thread needs: shared references only, no client socket.
-#[derive(Clone, Copy)]
-struct RaceContext<'a> {
-    rt: &'a Runtime,
-    relay: &'a Relay,
-    req: &'a Request,
-    op: Operation,
-    model: &'a str,
-    stream: bool,
-    forwarded: Option<&'a crate::auth::client::ClientCredential>,
-    estimate: u64,
-    cancel: &'a AtomicBool,
-}
-
-/// One racer: one key, one request; a 429 or any error just loses the race.
-fn contend(ctx: RaceContext<'_>, index: usize, body: &[u8]) -> Result<Contender, ApiError> {
-    let rt = ctx.rt;
-    let provider = &rt.providers[index];
-    let pool = &rt.pools[index];
-    let breaker = &rt.breakers[index];
-    let admission = breaker.admit(Instant::now());
-    if admission == Admission::Rejected {
-        return Err(ApiError::new(
-            503,
-            format!("provider {} circuit is open", provider.name()),
-        ));
-    }
-    let passes_through = ctx.forwarded.is_some() && provider.config.kind == ProviderType::Anthropic;
-    let lease = if pool.is_empty() || passes_through {
-        None
-    } else {
-        match pool.acquire(Instant::now(), ctx.estimate) {
-            Ok(l) => Some(l),
-            Err(_) => {
-                breaker.on_abandoned(admission);
-                return Err(ApiError::new(
-                    429,
-                    format!("provider {} has no key with headroom", provider.name()),
-                ));
-            }
-        }
-    };
-    let inbound = Inbound {
-        body,
-        model: ctx.model,
-        stream: ctx.stream,
-        headers: &ctx.req.head.headers,
-        query: ctx.req.head.query(),
-    };
-    let give_back = |lease: Option<KeyLease>| {
-        if let Some(l) = lease {
-            pool.refund(l, Instant::now());
-        }
-    };
-    let prepared = match provider.prepare(
-        ctx.op,
-        &inbound,
-        lease.as_ref().map(|l| l.secret()),
-        ctx.forwarded,
-        &rt.client,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            give_back(lease);
-            breaker.on_abandoned(admission);
-            return Err(e);
-        }
-    };
-    let head_deadline = head_deadline_for(rt, ctx.stream, ctx.req.deadline);
-    let sent = send_prepared(rt, provider, &prepared, head_deadline, Some(ctx.cancel));
-    let mut upstream = match sent {
-        Ok(u) => u,
-        Err(e) => {
-            give_back(lease);
-            if ctx.cancel.load(Ordering::SeqCst) {
-                breaker.on_abandoned(admission);
-            } else {
-                breaker.on_failure(Instant::now());
-            }
-            return Err(client_error_to_api(&e));
-        }
-    };
-    let status = upstream.status();
-    if !(200..300).contains(&status) {
-        upstream.abort();
-        give_back(lease);
-        if status >= 500 {
-            breaker.on_failure(Instant::now());
-        } else {
-            breaker.on_success(Instant::now());
-        }
-        return Err(ApiError::new(
-            status,
-            format!("upstream {} answered {status}", provider.name()),
-        ));
-    }
-    let primed = if ctx.stream {
-        let mut relay = new_stream_relay(rt, ctx.relay, provider);
-        if let Err(e) = relay.first_event(&mut upstream, head_deadline, Some(ctx.cancel)) {
-            upstream.abort();
-            give_back(lease);
-            if ctx.cancel.load(Ordering::SeqCst) {
-                breaker.on_abandoned(admission);
-            } else {
-                breaker.on_failure(Instant::now());
-            }
-            return Err(client_error_to_api(&e));
-        }
-        Some(relay)
-    } else {
-        None
-    };
-    Ok(Contender {
-        index,
-        lease,
-        upstream,
-        primed,
-        head_deadline,
-        upstream_model: prepared.upstream_model,
-    })
-}
-
-impl Attempt<'_, '_, '_> {
-    /// SPEC §4.1 race: `indices` are tried in parallel; the first 2xx (with its first
-    /// event, for a stream) is relayed and every other upstream connection is closed at
-    /// once (they watch a cancel flag).
-    fn race(&mut self, indices: &[usize]) -> ProviderOutcome {
-        let bodies: Vec<Option<Vec<u8>>> = indices.iter().map(|&i| self.body_for(i)).collect();
-        let cancel = AtomicBool::new(false);
-        let ctx = RaceContext {
-            rt: self.rt,
-            relay: self.relay,
-            req: self.req,
-            op: self.op,
-            model: self.inbound.model,
-            stream: self.inbound.stream,
-            forwarded: self.auth.forwarded_credential(),
-            estimate: self.estimate,
-            cancel: &cancel,
-        };
-        let original = self.inbound.body;
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::scope(|scope| {
-            for (k, &index) in indices.iter().enumerate() {
-                let racer_tx = tx.clone();
-                let body = bodies[k].as_deref().unwrap_or(original);
-                let spawned = std::thread::Builder::new()
-                    .name("race".into())
-                    .stack_size(256 * 1024)
-                    .spawn_scoped(scope, move || {
-                        let _ = racer_tx.send((index, contend(ctx, index, body)));
-                    });
-                if spawned.is_err() {
-                    let _ = tx.send((index, Err(ApiError::new(503, "could not start a racer"))));
-                }
-            }
-            drop(tx);
-            let mut last_error = None;
-            let mut outcome = None;
-            for (index, result) in rx.iter() {
-                self.record.attempts += 1;
-                match result {
-                    Ok(winner) if outcome.is_none() => {
-                        cancel.store(true, Ordering::SeqCst);
-                        let rt = self.rt;
-                        self.record.provider_index = Some(winner.index);
-                        self.record.provider = Some(rt.providers[winner.index].name().to_string());
-                        self.record.upstream_model = Some(winner.upstream_model.clone());
-                        self.record.key = winner
-                            .lease
-                            .as_ref()
-                            .and_then(|l| rt.pools[winner.index].label(l.key()))
-                            .map(str::to_string);
-                        outcome = Some(self.relay_success(
-                            winner.index,
-                            winner.upstream,
-                            winner.lease,
-                            winner.head_deadline,
-                            winner.primed,
-                        ));
-                    }
-                    Ok(mut loser) => {
-                        loser.upstream.abort();
-                        if let Some(l) = loser.lease {
-                            self.rt.pools[index].refund(l, Instant::now());
-                        }
-                    }
-                    Err(e) => last_error = Some(e),
-                }
-            }
-            outcome.unwrap_or_else(|| match last_error {
-                Some(e) => ProviderOutcome::Failed(e),
-                None => ProviderOutcome::Failed(ApiError::new(
-                    503,
-                    "no provider could serve the request",
-                )),
-            })
-        })
-    }
-}
-
 /// A provider's availability for planning: its own breaker, and in a fleet also a
 /// circuit another instance opened within `open_duration_ms`.
 fn fleet_availability(rt: &Runtime, relay: &Relay, index: usize, now: Instant) -> Availability {
@@ -1109,24 +840,6 @@ fn fleet_availability(rt: &Runtime, relay: &Relay, index: usize, now: Instant) -
     }
     local
 }
-
-/// The configured per-minute limits of the pool key with this secret.
-fn key_limits(config: &crate::config::ProviderConfig, secret: &str) -> Limits {
-    config
-        .keys
-        .iter()
-        .find(|k| k.key == secret)
-        .map(|k| Limits {
-            rpm: k.rpm_limit,
-            tpm: k.tpm_limit,
-            itpm: k.itpm_limit,
-            otpm: k.otpm_limit,
-        })
-        .unwrap_or_default()
-}
-
-/// When a 429 names no wait (SPEC §4.2).
-const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 
 fn usage_of(body: &[u8]) -> Option<Usage> {
     #[derive(serde::Deserialize)]

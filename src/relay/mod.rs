@@ -5,6 +5,7 @@
 pub mod endpoints;
 pub mod error;
 pub mod messages;
+pub mod pool_key;
 pub mod stream;
 pub mod thinking;
 
