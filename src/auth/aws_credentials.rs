@@ -43,7 +43,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::auth::sigv4::UtcDateTime;
+use crate::obs::time::parse_rfc3339_unix_millis;
 
 /// Refresh expiring credentials this long before they expire, so a request signed just
 /// before the deadline still reaches AWS in time.
@@ -303,9 +303,9 @@ fn parse_credentials_document(
     let expires_at_unix = match document.expiration {
         None => None,
         Some(text) => {
-            let time = UtcDateTime::parse_rfc3339(&text)
+            let millis = parse_rfc3339_unix_millis(text.trim())
                 .ok_or_else(|| bad(format!("Expiration {text:?} is not RFC 3339")))?;
-            Some(u64::try_from(time.to_unix_seconds()).unwrap_or(0))
+            Some(u64::try_from(millis.div_euclid(1000)).unwrap_or(0))
         }
     };
     let mut credentials = AwsCredentials::new(access_key_id, secret_access_key, document.token);

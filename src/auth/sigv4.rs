@@ -1,7 +1,7 @@
 //! AWS Signature Version 4, header form (PROTOCOLS §1), as Bedrock needs it: canonical
-//! request, string to sign, signing key, `Authorization` header; plus the UTC date
-//! arithmetic it needs ([`UtcDateTime`]) and the Bedrock wire path
-//! ([`bedrock_model_path`]).
+//! request, string to sign, signing key, `Authorization` header; the `X-Amz-Date` forms
+//! of a [`UtcDateTime`] (the calendar arithmetic is `obs::time`'s) and the Bedrock wire
+//! path ([`bedrock_model_path`]).
 //!
 //! This module is pure: it never reads a clock (the caller passes the signing time), the
 //! environment or the network, and it never changes the request — it returns the headers
@@ -41,173 +41,22 @@ use crate::auth::aws_credentials::AwsCredentials;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-/// A calendar time in UTC, to the second. Built from Unix seconds (the caller's clock)
-/// or parsed from RFC 3339 (credential expiry times).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UtcDateTime {
-    pub year: i64,
-    pub month: u8,
-    pub day: u8,
-    pub hour: u8,
-    pub minute: u8,
-    pub second: u8,
+pub use crate::obs::time::UtcDateTime;
+
+/// `YYYYMMDD'T'HHMMSS'Z'`, the `X-Amz-Date` form.
+pub fn amz_date(time: &UtcDateTime) -> String {
+    format!(
+        "{}T{:02}{:02}{:02}Z",
+        date_stamp(time),
+        time.hour,
+        time.minute,
+        time.second
+    )
 }
 
-/// Days from 1970-01-01 to the given proleptic Gregorian date. Works in 400-year eras
-/// (146097 days each) counted from 0000-03-01, so February is the last month of a year
-/// and the leap day needs no special case.
-/// Computed in i128 so that no `year` a caller can construct overflows.
-fn days_from_civil(year: i64, month: u8, day: u8) -> i128 {
-    let month = i128::from(month);
-    let year = i128::from(year);
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + i128::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn is_leap_year(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-impl UtcDateTime {
-    /// The UTC calendar time `seconds` after 1970-01-01T00:00:00Z (negative: before).
-    pub fn from_unix_seconds(seconds: i64) -> Self {
-        let days = seconds.div_euclid(86_400);
-        let second_of_day = seconds.rem_euclid(86_400);
-        let (year, month, day) = crate::obs::time::civil_from_days(days);
-        UtcDateTime {
-            year,
-            month,
-            day,
-            hour: (second_of_day / 3600) as u8,
-            minute: (second_of_day % 3600 / 60) as u8,
-            second: (second_of_day % 60) as u8,
-        }
-    }
-
-    /// Seconds since 1970-01-01T00:00:00Z, saturating at the ends of `i64` for
-    /// hand-built values beyond them.
-    pub fn to_unix_seconds(&self) -> i64 {
-        let seconds = days_from_civil(self.year, self.month, self.day) * 86_400
-            + i128::from(self.hour) * 3600
-            + i128::from(self.minute) * 60
-            + i128::from(self.second);
-        i64::try_from(seconds).unwrap_or(if seconds < 0 { i64::MIN } else { i64::MAX })
-    }
-
-    /// Parses an RFC 3339 date-time such as `2015-08-30T12:36:00Z`,
-    /// `2015-08-30T12:36:00.123Z` or `2015-08-30T14:36:00+02:00` (fractions are dropped,
-    /// offsets applied; `t`/`z` and a space separator are accepted). `None` for anything
-    /// else, including impossible dates.
-    pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let bytes = text.trim().as_bytes();
-        let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-            let field = bytes.get(range)?;
-            if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            field
-                .iter()
-                .try_fold(0i64, |acc, &digit| Some(acc * 10 + i64::from(digit - b'0')))
-        };
-        let separator_at = |index: usize, allowed: &[u8]| {
-            bytes.get(index).is_some_and(|byte| allowed.contains(byte))
-        };
-        if !(separator_at(4, b"-")
-            && separator_at(7, b"-")
-            && separator_at(10, b"Tt ")
-            && separator_at(13, b":")
-            && separator_at(16, b":"))
-        {
-            return None;
-        }
-        let year = digits(0..4)?;
-        let month = u8::try_from(digits(5..7)?).ok()?;
-        let day = u8::try_from(digits(8..10)?).ok()?;
-        let hour = u8::try_from(digits(11..13)?).ok()?;
-        let minute = u8::try_from(digits(14..16)?).ok()?;
-        let second = u8::try_from(digits(17..19)?).ok()?;
-        if !(1..=12).contains(&month)
-            || day == 0
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
-            return None;
-        }
-        let mut rest = bytes.get(19..)?;
-        if let Some(fraction) = rest.strip_prefix(b".") {
-            let digit_count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-            if digit_count == 0 {
-                return None;
-            }
-            rest = fraction.get(digit_count..)?;
-        }
-        let offset_seconds = match rest {
-            b"Z" | b"z" => 0,
-            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let field = [*h1, *h2, *m1, *m2];
-                if !field.iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
-                let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
-                let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
-                if hours > 23 || minutes > 59 {
-                    return None;
-                }
-                let magnitude = hours * 3600 + minutes * 60;
-                if *sign == b'+' {
-                    magnitude
-                } else {
-                    -magnitude
-                }
-            }
-            _ => return None,
-        };
-        // A leap second (:60) is counted as the last second of its minute.
-        let local = UtcDateTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second: second.min(59),
-        };
-        Some(Self::from_unix_seconds(
-            local.to_unix_seconds() - offset_seconds,
-        ))
-    }
-
-    /// `YYYYMMDD'T'HHMMSS'Z'`, the `X-Amz-Date` form.
-    pub fn amz_date(&self) -> String {
-        format!(
-            "{}T{:02}{:02}{:02}Z",
-            self.date_stamp(),
-            self.hour,
-            self.minute,
-            self.second
-        )
-    }
-
-    /// `YYYYMMDD`, the credential-scope date.
-    pub fn date_stamp(&self) -> String {
-        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
-    }
+/// `YYYYMMDD`, the credential-scope date.
+pub fn date_stamp(time: &UtcDateTime) -> String {
+    format!("{:04}{:02}{:02}", time.year, time.month, time.day)
 }
 
 /// Choices that differ between services and between the test suites.
@@ -316,7 +165,7 @@ impl SignedHeaders {
 /// Signs `request`; see [`SignableRequest`] for what the caller must send.
 pub fn sign(request: &SignableRequest<'_>, params: &SigningParams<'_>) -> SignedHeaders {
     let settings = params.settings;
-    let amz_date = params.time.amz_date();
+    let amz_date = amz_date(&params.time);
     let payload_hash = hex(&Sha256::digest(request.body));
     let session_token = params
         .credentials
@@ -376,7 +225,7 @@ pub fn sign(request: &SignableRequest<'_>, params: &SigningParams<'_>) -> Signed
         signed_headers,
         payload_hash
     );
-    let date_stamp = params.time.date_stamp();
+    let date_stamp = date_stamp(&params.time);
     let scope = format!(
         "{date_stamp}/{}/{}/aws4_request",
         params.region, params.service
@@ -611,18 +460,22 @@ pub fn fuzz_entry(data: &[u8]) {
         .take(8)
         .fold(0i64, |acc, &byte| acc.wrapping_shl(8) | i64::from(byte));
     let time = UtcDateTime::from_unix_seconds(seconds);
-    assert_eq!(time.to_unix_seconds(), seconds);
     assert!((1..=12).contains(&time.month) && time.day >= 1 && time.day <= 31);
-    if (0..=253_402_300_799).contains(&seconds) {
-        // Years 0..=9999 print in four digits and parse back.
-        let printed = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            time.year, time.month, time.day, time.hour, time.minute, time.second
+    assert_eq!(
+        amz_date(&time).len(),
+        16,
+        "years are clamped to four digits"
+    );
+    if (-62_167_219_200..=253_402_300_799).contains(&seconds) {
+        // Years 0..=9999 print in RFC 3339 and parse back.
+        assert_eq!(time.to_unix_millis(), seconds * 1000);
+        let printed = time.rfc3339_seconds();
+        assert_eq!(
+            crate::obs::time::parse_rfc3339_unix_millis(&printed),
+            Some(seconds * 1000)
         );
-        assert_eq!(UtcDateTime::parse_rfc3339(&printed), Some(time));
-        assert_eq!(time.amz_date().len(), 16);
     }
-    let _ = UtcDateTime::parse_rfc3339(&text);
+    let _ = crate::obs::time::parse_rfc3339_unix_millis(&text);
 
     let credentials = AwsCredentials::new("AKID", "secret", Some(query.to_owned()));
     let request = SignableRequest {
@@ -660,88 +513,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates_round_trip_across_eras_and_leap_days() {
-        let cases = [
-            (0, (1970, 1, 1, 0, 0, 0)),
-            (1_440_938_160, (2015, 8, 30, 12, 36, 0)),
-            (951_782_400, (2000, 2, 29, 0, 0, 0)),
-            (4_107_542_399, (2100, 2, 28, 23, 59, 59)),
-            (4_107_542_400, (2100, 3, 1, 0, 0, 0)),
-            (-1, (1969, 12, 31, 23, 59, 59)),
-            (-62_135_596_800, (1, 1, 1, 0, 0, 0)),
-            (253_402_300_799, (9999, 12, 31, 23, 59, 59)),
-        ];
-        for (seconds, (year, month, day, hour, minute, second)) in cases {
-            let time = UtcDateTime::from_unix_seconds(seconds);
-            assert_eq!(
-                time,
-                UtcDateTime {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second
-                },
-                "{seconds}"
-            );
-            assert_eq!(time.to_unix_seconds(), seconds);
-        }
-        // Every day for 800 years around the epoch.
-        for days in -146_097..146_097i64 {
-            let time = UtcDateTime::from_unix_seconds(days * 86_400 + 43_200);
-            assert_eq!(time.to_unix_seconds(), days * 86_400 + 43_200);
-            assert!(time.day <= days_in_month(time.year, time.month));
-        }
-        for extreme in [i64::MIN, i64::MAX] {
-            assert_eq!(
-                UtcDateTime::from_unix_seconds(extreme).to_unix_seconds(),
-                extreme
-            );
-        }
-    }
-
-    #[test]
     fn amz_date_formats() {
         let time = UtcDateTime::from_unix_seconds(1_440_938_160);
-        assert_eq!(time.amz_date(), "20150830T123600Z");
-        assert_eq!(time.date_stamp(), "20150830");
+        assert_eq!(amz_date(&time), "20150830T123600Z");
+        assert_eq!(date_stamp(&time), "20150830");
         assert_eq!(
-            UtcDateTime::from_unix_seconds(1_704_067_205).amz_date(),
+            amz_date(&UtcDateTime::from_unix_seconds(1_704_067_205)),
             "20240101T000005Z"
         );
-    }
-
-    #[test]
-    fn rfc3339_parsing() {
-        let at = |s: &str| UtcDateTime::parse_rfc3339(s).map(|t| t.to_unix_seconds());
-        assert_eq!(at("2015-08-30T12:36:00Z"), Some(1_440_938_160));
-        assert_eq!(at("2015-08-30t12:36:00z"), Some(1_440_938_160));
-        assert_eq!(at("2015-08-30 12:36:00Z"), Some(1_440_938_160));
-        assert_eq!(at("2015-08-30T12:36:00.999999Z"), Some(1_440_938_160));
-        assert_eq!(at("2015-08-30T14:36:00+02:00"), Some(1_440_938_160));
-        assert_eq!(at("2015-08-30T07:06:00-05:30"), Some(1_440_938_160));
-        assert_eq!(at(" 2016-12-31T23:59:60Z "), Some(1_483_228_799));
-        for bad in [
-            "",
-            "2015-08-30",
-            "2015-08-30T12:36:00",
-            "2015-08-30T12:36Z",
-            "2015-02-29T00:00:00Z",
-            "2015-13-01T00:00:00Z",
-            "2015-00-01T00:00:00Z",
-            "2015-08-30T24:00:00Z",
-            "2015-08-30T12:60:00Z",
-            "2015-08-30T12:36:00.Z",
-            "2015-08-30T12:36:00+0200",
-            "2015-08-30T12:36:00+24:00",
-            "+015-08-30T12:36:00Z",
-            "2015-08-30T12:36:00Zjunk",
-            "２015-08-30T12:36:00Z",
-        ] {
-            assert_eq!(at(bad), None, "{bad:?}");
-        }
-        assert_eq!(at("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(
+            amz_date(&UtcDateTime::from_unix_seconds(-1)),
+            "19691231T235959Z"
+        );
     }
 
     #[test]

@@ -117,6 +117,11 @@ impl UtcDateTime {
         UtcDateTime::from_unix_millis(unix_millis(time))
     }
 
+    /// Whole Unix seconds (a signing clock), clamped like [`UtcDateTime::from_unix_millis`].
+    pub fn from_unix_seconds(seconds: i64) -> UtcDateTime {
+        UtcDateTime::from_unix_millis(seconds.saturating_mul(1000))
+    }
+
     /// Clamped to 0000-01-01T00:00:00.000Z ..= 9999-12-31T23:59:59.999Z.
     pub fn from_unix_millis(millis: i64) -> UtcDateTime {
         let millis = millis.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
