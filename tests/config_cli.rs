@@ -483,7 +483,7 @@ fn status_prints_the_providers_of_a_running_relay() {
     );
     assert_eq!(
         r.stdout,
-        "PROVIDER  TYPE    ENABLED  CIRCUIT  PRIORITY  WEIGHT  REQUESTS  ERRORS  TTFB P50/P99 MS  KEY  RPM LEFT  TPM LEFT  COOLDOWN UNTIL\nlocal     ollama  yes      closed   1         1       -         -       -/-              -    -         -         -\n"
+        "PROVIDER  TYPE    ENABLED  CIRCUIT  PRIORITY  WEIGHT  REQUESTS  REQ/S  ERRORS  TTFB P50/P99 MS  KEY  RPM LEFT  TPM LEFT  COOLDOWN UNTIL\nlocal     ollama  yes      closed   1         1       -         -      -       -/-              -    -         -         -\n"
     );
 }
 

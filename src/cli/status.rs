@@ -1,6 +1,7 @@
 //! `cc-relay status`: asks a running relay for `GET /v1/providers` over plain HTTP and
 //! prints one table row per key: provider, type, enabled, circuit, priority, weight,
-//! key label, requests and tokens left this minute, cool-down. The credential is
+//! requests (all time and per second over the last minute), errors, time to first
+//! byte, key label, requests and tokens left this minute, cool-down. The credential is
 //! `CC_RELAY_API_KEY`, else the config's `server.auth.api_key` / `bearer_secret`. A relay
 //! that is not running is a one-line error and exit 1. Minimal HTTP/1.1 client of its
 //! own (one request, `Connection: close`); it never prints the credential.
@@ -19,8 +20,9 @@ pub const HELP: &str = "\
 Usage: cc-relay status [--url URL] [--config FILE]
 
 Shows the providers of a running relay: enabled, circuit state (closed, half_open,
-open), priority and weight, and per key the requests and tokens left this minute and
-any cool-down. Exit code 1 when the relay cannot be reached.
+open), priority and weight, requests answered (in all, and per second over the last
+minute), errors, time to first byte, and per key the requests and tokens left this
+minute and any cool-down. Exit code 1 when the relay cannot be reached.
 
 Options:
   --url URL       relay address (default: from the config's server.listen,
@@ -315,6 +317,13 @@ fn errors(p: &Value) -> String {
     }
 }
 
+/// Over the last minute, two decimals (`-` from a relay that does not report it).
+fn requests_per_second(p: &Value) -> String {
+    p.get("requests_per_second")
+        .and_then(Value::as_f64)
+        .map_or("-".to_string(), |v| format!("{v:.2}"))
+}
+
 fn ttfb(p: &Value) -> String {
     let ms = |k: &str| {
         p.pointer(&format!("/stats/{k}"))
@@ -333,6 +342,7 @@ pub fn render_table(v: &Value) -> String {
         "PRIORITY",
         "WEIGHT",
         "REQUESTS",
+        "REQ/S",
         "ERRORS",
         "TTFB P50/P99 MS",
         "KEY",
@@ -352,6 +362,7 @@ pub fn render_table(v: &Value) -> String {
             text(p.get("priority")),
             text(p.get("weight")),
             text(p.pointer("/stats/requests")),
+            requests_per_second(p),
             errors(p),
             ttfb(p),
         ];
@@ -409,6 +420,7 @@ mod tests {
         let v: Value = serde_json::from_str(
             r#"{"data":[
               {"name":"anthropic","type":"anthropic","enabled":true,"priority":2,"weight":1,"circuit":"closed","models":[],
+               "requests_last_minute":7,"requests_per_second":0.12,
                "stats":{"requests":12,"client_errors":1,"server_errors":2,"ttfb_p50_ms":40.0,"ttfb_p99_ms":250.0},
                "keys":[{"label":"main","rpm_limit":60,"rpm_remaining":55,"tpm_limit":0,"tpm_remaining":null,"cooling_down_until":null},
                        {"label":"…abcd","rpm_limit":0,"rpm_remaining":null,"tpm_limit":100000,"tpm_remaining":90000,"cooling_down_until":"2025-01-01T00:00:00Z"}]},
@@ -418,10 +430,10 @@ mod tests {
         assert_eq!(
             render_table(&v),
             "\
-PROVIDER   TYPE       ENABLED  CIRCUIT  PRIORITY  WEIGHT  REQUESTS  ERRORS  TTFB P50/P99 MS  KEY    RPM LEFT  TPM LEFT      COOLDOWN UNTIL
-anthropic  anthropic  yes      closed   2         1       12        3       40/250           main   55/60     -             -
-                                                                                             …abcd  -         90000/100000  2025-01-01T00:00:00Z
-ollama     ollama     no       open     0         1       -         -       -/-              -      -         -             -
+PROVIDER   TYPE       ENABLED  CIRCUIT  PRIORITY  WEIGHT  REQUESTS  REQ/S  ERRORS  TTFB P50/P99 MS  KEY    RPM LEFT  TPM LEFT      COOLDOWN UNTIL
+anthropic  anthropic  yes      closed   2         1       12        0.12   3       40/250           main   55/60     -             -
+                                                                                                    …abcd  -         90000/100000  2025-01-01T00:00:00Z
+ollama     ollama     no       open     0         1       -         -      -       -/-              -      -         -             -
 "
         );
     }

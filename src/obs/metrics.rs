@@ -4,7 +4,8 @@
 //! The request path never takes a lock shared by all requests: at startup (and on
 //! reload) the relay resolves a [`ProviderMetrics`] handle per provider, and a
 //! [`KeyMetrics`] handle per key, with [`Metrics::provider`] / [`ProviderMetrics::key`];
-//! counting is then one relaxed atomic add (a histogram observation is two). Only an
+//! counting is then one relaxed atomic add (a histogram observation is two), plus one
+//! compare-and-swap on the provider's last-minute count ([`RollingCount`]). Only an
 //! HTTP status outside the small fixed table goes through a per-provider mutex.
 //! Gauges that are cheaper to read than to maintain (key headroom) are passed to
 //! [`Metrics::render`] as a snapshot taken at scrape time.
@@ -15,10 +16,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use super::rolling::RollingCount;
 
 /// Upper bounds (seconds) of the latency histogram buckets; `+Inf` follows. From 5 ms
 /// (a local Ollama's first byte) to 10 minutes (`server.timeout_ms`' default).
@@ -239,6 +242,15 @@ pub struct ProviderMetrics {
     circuit_state: AtomicU8,
     upstream_connections: AtomicI64,
     keys: RwLock<BTreeMap<String, Arc<KeyMetrics>>>,
+    /// The same requests as the status counters, over the last minute only.
+    recent_requests: RollingCount,
+}
+
+/// Whole seconds since the first call in this process: a monotonic clock for
+/// [`RollingCount`], which a wall-clock step must not empty or freeze.
+fn process_second() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs()
 }
 
 impl ProviderMetrics {
@@ -253,6 +265,7 @@ impl ProviderMetrics {
             circuit_state: AtomicU8::new(CircuitGauge::Closed as u8),
             upstream_connections: AtomicI64::new(0),
             keys: RwLock::new(BTreeMap::new()),
+            recent_requests: RollingCount::new(),
         }
     }
 
@@ -262,6 +275,7 @@ impl ProviderMetrics {
 
     /// One answered `/v1/*` request with its final HTTP status.
     pub fn count_request(&self, status: u16) {
+        self.recent_requests.record(process_second());
         match common_status_slot(status).and_then(|slot| self.common_statuses.get(slot)) {
             Some(counter) => {
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -271,6 +285,12 @@ impl ProviderMetrics {
                 *other.entry(status).or_insert(0) += 1;
             }
         }
+    }
+
+    /// Requests counted by [`count_request`](Self::count_request) during the last
+    /// 60 seconds (the current one included).
+    pub fn requests_last_minute(&self) -> u64 {
+        self.recent_requests.total(process_second())
     }
 
     /// Request received -> response finished.
@@ -960,6 +980,8 @@ mod tests {
             ),
             (5, 1, 1)
         );
+        assert_eq!(provider.requests_last_minute(), 5);
+        assert_eq!(metrics.provider("other").requests_last_minute(), 0);
     }
 
     #[test]

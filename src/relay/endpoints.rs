@@ -9,6 +9,7 @@ use crate::auth::client::ClientCredential;
 use crate::provider::Operation;
 
 use crate::obs::metrics::{CircuitGauge, KeyHeadroom, Metrics};
+use crate::obs::rolling;
 use crate::obs::time::rfc3339_millis;
 use crate::relay::Runtime;
 use crate::route::CircuitState;
@@ -162,6 +163,7 @@ pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
                     })
                 })
                 .collect();
+            let recent = rt.provider_metrics[i].requests_last_minute();
             serde_json::json!({
                 "name": p.config.name,
                 "type": p.config.kind.as_str(),
@@ -171,6 +173,8 @@ pub fn providers(rt: &Runtime, req: &Request, resp: &mut ResponseWriter<'_>) {
                 "circuit": rt.breakers[i].state(now).as_str(),
                 "models": p.config.models,
                 "keys": keys,
+                "requests_last_minute": recent,
+                "requests_per_second": rolling::per_second(recent),
                 "stats": rt.provider_metrics[i].snapshot(),
             })
         })
