@@ -155,7 +155,7 @@ fn usage_errors_exit_2_with_one_line() {
             &["config", "init", "-o", "x.toml", "--format", "yaml"],
             "error: --format yaml does not match the file name 'x.toml' (see 'cc-relay config init --help')",
         ),
-        (&["status", "--url", "ftp://x"], "error: 'ftp://x' must start with http:// (see 'cc-relay status --help')"),
+        (&["status", "--url", "ftp://x"], "error: 'ftp://x' must start with http:// or https:// (see 'cc-relay status --help')"),
         (&["config", "validate", "extra"], "error: unexpected argument 'extra' (see 'cc-relay config validate --help')"),
     ];
     for (args, line) in cases {
@@ -437,7 +437,7 @@ fn status_when_nothing_listens_is_one_line_and_exit_1() {
     assert_eq!(
         r.stderr_lines(),
         [format!(
-            "error: cc-relay is not reachable at {url} (Connection refused (os error 111))"
+            "error: cc-relay is not reachable at {url} (connect failed: 127.0.0.1:{port}: Connection refused (os error 111))"
         )]
     );
 }

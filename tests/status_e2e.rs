@@ -1,6 +1,8 @@
 //! `cc-relay status` and `/v1/providers` against a real relay: each provider's requests
 //! over the last minute (and per second) count what the relay answered, survive a
-//! config reload, and show in the status table's REQ/S column.
+//! config reload, and show in the status table's REQ/S column; and `status` / `health`
+//! reach a relay on an HTTPS listener, trusting `--ca-file` or the config's own
+//! certificate file, and fail on one line when the certificate is not trusted.
 
 mod common;
 
@@ -10,7 +12,8 @@ use std::time::Duration;
 
 use cc_relay::cli::serve::reload_config;
 use cc_relay::cli::serve_cmd::ServeOverrides;
-use cc_relay::config::{KeyConfig, ProviderConfig, ProviderType};
+use cc_relay::config::{KeyConfig, ProviderConfig, ProviderType, TlsConfig};
+use common::tls::fixture;
 use common::*;
 
 const SECRET: &str = "relay-secret-1234";
@@ -197,4 +200,117 @@ fn requests_of_the_last_minute_survive_a_reload() {
     send_messages(relay.addr, 1);
     let providers = wait_until_counted(relay.addr, "main", 4);
     assert_eq!(recent(&providers, "main"), (Some(4), Some(0.07)));
+}
+
+fn tls_relay(cert_file: &str) -> Relay {
+    let mut config = config_with(vec![keyed("main", "http://127.0.0.1:9", 1)]);
+    config.server.auth.api_key = Some(SECRET.into());
+    config.server.tls = Some(TlsConfig {
+        cert_file: cert_file.to_string(),
+        key_file: fixture("server.key"),
+    });
+    start_relay(config)
+}
+
+#[test]
+fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
+    let relay = tls_relay(&fixture("server.pem"));
+    let dir = Scratch::new("status-ca-file");
+    let url = format!("https://127.0.0.1:{}", relay.addr.port());
+    let ca = fixture("ca.pem");
+    let credential = [("CC_RELAY_API_KEY", SECRET)];
+
+    let run = cc_relay(
+        &dir.0,
+        &["status", "--url", &url, "--ca-file", &ca],
+        &credential,
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.starts_with("PROVIDER "), "{}", run.stdout);
+    assert_eq!(cell(&run.stdout, "main", "CIRCUIT"), "closed");
+    assert_eq!(cell(&run.stdout, "main", "REQ/S"), "0.00");
+    assert_eq!(cell(&run.stdout, "main", "KEY"), "main-key");
+
+    let run = cc_relay(&dir.0, &["health", "--url", &url, "--ca-file", &ca], &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        format!("{url}/health: 200 {{\"status\":\"ok\"}}\n")
+    );
+
+    // Without the CA the certificate is not trusted: one line, exit 1.
+    for command in ["status", "health"] {
+        let run = cc_relay(&dir.0, &[command, "--url", &url], &credential);
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert_eq!(run.stdout, "");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: cannot verify the certificate of {url} (TLS handshake with 127.0.0.1: \
+                 invalid peer certificate: UnknownIssuer); pass the certificate or the CA \
+                 that signed it with --ca-file FILE\n"
+            )
+        );
+        assert!(!run.stderr.contains(SECRET));
+    }
+
+    // The wrong CA is no better; an unreadable one is named.
+    let run = cc_relay(
+        &dir.0,
+        &["status", "--url", &url, "--ca-file", &fixture("ca2.pem")],
+        &credential,
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run
+        .stderr
+        .starts_with("error: cannot verify the certificate of "));
+    let missing = dir.0.join("missing.pem");
+    let missing = missing.to_string_lossy();
+    let run = cc_relay(
+        &dir.0,
+        &["status", "--url", &url, "--ca-file", &missing],
+        &credential,
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with(&format!("error: --ca-file {missing}: ")),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn status_trusts_the_certificate_file_of_the_config_it_reads() {
+    // A certificate file that carries its CA, as a self-signed setup does.
+    let dir = Scratch::new("status-own-cert");
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(fixture("server.pem")).unwrap(),
+        std::fs::read_to_string(fixture("ca.pem")).unwrap()
+    );
+    let cert_file = dir.write("chain.pem", &chain);
+    let cert_file = cert_file.to_string_lossy();
+    let relay = tls_relay(&cert_file);
+    dir.write(
+        "config.yaml",
+        &format!(
+            "server:\n  listen: 127.0.0.1:{port}\n  tls:\n    cert_file: {cert_file}\n    key_file: {key}\n  auth:\n    api_key: {SECRET}\nproviders:\n  - name: main\n    type: anthropic\n    base_url: http://127.0.0.1:9\n",
+            port = relay.addr.port(),
+            key = fixture("server.key"),
+        ),
+    );
+
+    let run = cc_relay(&dir.0, &["status", "--config", "config.yaml"], &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(cell(&run.stdout, "main", "CIRCUIT"), "closed");
+    let run = cc_relay(&dir.0, &["health", "--config", "config.yaml"], &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "https://127.0.0.1:{}/health: 200 {{\"status\":\"ok\"}}\n",
+            relay.addr.port()
+        )
+    );
 }

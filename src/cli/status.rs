@@ -1,23 +1,29 @@
-//! `cc-relay status`: asks a running relay for `GET /v1/providers` over plain HTTP and
-//! prints one table row per key: provider, type, enabled, circuit, priority, weight,
-//! requests (all time and per second over the last minute), errors, time to first
-//! byte, key label, requests and tokens left this minute, cool-down. The credential is
+//! `cc-relay status`: asks a running relay for `GET /v1/providers` and prints one table
+//! row per key: provider, type, enabled, circuit, priority, weight, requests (all time
+//! and per second over the last minute), errors, time to first byte, key label,
+//! requests and tokens left this minute, cool-down. The credential is
 //! `CC_RELAY_API_KEY`, else the config's `server.auth.api_key` / `bearer_secret`. A relay
-//! that is not running is a one-line error and exit 1. Minimal HTTP/1.1 client of its
-//! own (one request, `Connection: close`); it never prints the credential.
+//! that is not running is a one-line error and exit 1; it never prints the credential.
+//!
+//! It also owns how the CLI reaches a relay (`health` uses the same): one GET through
+//! the crate's upstream client, so `http://` and `https://` share one path. TLS trusts
+//! the built-in roots, the relay's own `server.tls.cert_file` when a config was read (a
+//! self-signed certificate), and `--ca-file`. Never through `HTTP(S)_PROXY`: the relay
+//! is usually on loopback, and a plain-http proxy would see the credential.
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::args::{self, Flag};
 use super::{failure, parse_flags, usage_error, EXIT_OK};
-use crate::config;
+use crate::config::{self, Config};
+use crate::net::client::{
+    tls_client_config_trusting, ClientError, Endpoint, HttpClient, ProxySettings,
+};
 
 pub const HELP: &str = "\
-Usage: cc-relay status [--url URL] [--config FILE]
+Usage: cc-relay status [--url URL] [--config FILE] [--ca-file FILE]
 
 Shows the providers of a running relay: enabled, circuit state (closed, half_open,
 open), priority and weight, requests answered (in all, and per second over the last
@@ -25,9 +31,12 @@ minute), errors, time to first byte, and per key the requests and tokens left th
 minute and any cool-down. Exit code 1 when the relay cannot be reached.
 
 Options:
-  --url URL       relay address (default: from the config's server.listen,
-                  e.g. http://127.0.0.1:8787)
+  --url URL       relay address, http:// or https:// (default: from the config's
+                  server.listen, e.g. http://127.0.0.1:8787)
   --config FILE   configuration to read the address and credential from
+  --ca-file FILE  PEM certificate(s) to trust for an https:// relay, in addition to
+                  the built-in roots and the config's server.tls.cert_file (for a
+                  relay whose certificate is self-signed or from a private CA)
 
 The credential sent is $CC_RELAY_API_KEY, else the config's server.auth.api_key
 (or bearer_secret).
@@ -35,12 +44,17 @@ The credential sent is $CC_RELAY_API_KEY, else the config's server.auth.api_key
 Examples:
   cc-relay status
   CC_RELAY_API_KEY=secret cc-relay status --url http://10.0.0.5:8787
+  cc-relay status --url https://relay.internal:8787 --ca-file /etc/cc-relay/ca.pem
 ";
 
-const FLAGS: &[Flag] = &[args::value("url"), args::value("config")];
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+const FLAGS: &[Flag] = &[
+    args::value("url"),
+    args::value("config"),
+    args::value("ca-file"),
+];
+/// Connect and TLS handshake, then the whole answer, each within this.
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 pub fn run(rest: &[String]) -> i32 {
     let parsed = match parse_flags("status", HELP, rest, FLAGS) {
@@ -50,15 +64,13 @@ pub fn run(rest: &[String]) -> i32 {
     let env_credential = std::env::var("CC_RELAY_API_KEY")
         .ok()
         .filter(|v| !v.is_empty());
-    let needs_config = parsed.value("url").is_none() || env_credential.is_none();
+    let needs_config = parsed.value("url").is_none()
+        || env_credential.is_none()
+        || parsed.value("config").is_some();
     let config = if needs_config {
-        let explicit = parsed.value("config").map(std::path::PathBuf::from);
-        match config::load_default_or_discovered(explicit.as_deref()) {
-            Ok((loaded, _)) => Some(loaded.config),
-            Err(diagnostics) => {
-                super::print_diagnostics(&diagnostics);
-                return super::EXIT_FAILURE;
-            }
+        match read_config(parsed.value("config")) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
         }
     } else {
         None
@@ -77,13 +89,16 @@ pub fn run(rest: &[String]) -> i32 {
                 .or_else(|| c.server.auth.bearer_secret.clone())
         })
     });
-    let target = match HttpTarget::parse(&url) {
-        Ok(t) => t,
-        Err(e) => return usage_error("status", &e),
+    if let Err(e) = check_url(&url) {
+        return usage_error("status", &e);
+    }
+    let client = match relay_client(parsed.value("ca-file"), config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => return failure(&e),
     };
-    let (status, body) = match target.get("/v1/providers", credential.as_deref()) {
+    let (status, body) = match get_url(&client, &url, "/v1/providers", credential.as_deref()) {
         Ok(r) => r,
-        Err(e) => return failure(&format!("cc-relay is not reachable at {url} ({e})")),
+        Err(e) => return failure(&e),
     };
     if status != 200 {
         let message = serde_json::from_slice::<Value>(&body)
@@ -110,163 +125,79 @@ pub fn run(rest: &[String]) -> i32 {
     }
 }
 
-/// `http://host[:port][/prefix]`.
-/// One plain-HTTP GET of `path` on the relay at `url` (also used by `cc-relay health`).
+/// `--config` if given, else the discovered file, else the embedded default. Only
+/// errors are printed: warnings belong to `config validate`, not to a status check.
+/// Err carries the exit code.
+pub(super) fn read_config(explicit: Option<&str>) -> Result<Config, i32> {
+    let explicit = explicit.map(std::path::PathBuf::from);
+    config::load_default_or_discovered(explicit.as_deref())
+        .map(|(loaded, _)| loaded.config)
+        .map_err(|diagnostics| {
+            super::print_diagnostics(&diagnostics);
+            super::EXIT_FAILURE
+        })
+}
+
+/// A usage error when `url` is not `http(s)://host[:port][/prefix]`.
+pub(super) fn check_url(url: &str) -> Result<(), String> {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("'{url}' must start with http:// or https://"));
+    }
+    Endpoint::parse(url).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The client the CLI talks to a relay with. `ca_file` (`--ca-file`) must load; the
+/// config's `server.tls.cert_file` is trusted when it loads as a trust anchor (a
+/// self-signed certificate) and skipped otherwise (e.g. unreadable by this user),
+/// since only the relay needs it.
+pub(super) fn relay_client(
+    ca_file: Option<&str>,
+    config: Option<&Config>,
+) -> Result<HttpClient, String> {
+    let explicit: Vec<&str> = ca_file.into_iter().collect();
+    let own_cert = config
+        .and_then(|c| c.server.tls.as_ref())
+        .map(|t| t.cert_file.as_str());
+    let with_own_cert = own_cert.and_then(|cert| {
+        let files = [explicit.as_slice(), &[cert]].concat();
+        tls_client_config_trusting(&files, false).ok()
+    });
+    let tls = match with_own_cert {
+        Some(tls) => tls,
+        None => tls_client_config_trusting(&explicit, false)
+            .map_err(|e| e.replacen("CA file", "--ca-file", 1))?,
+    };
+    Ok(HttpClient::new(tls, ProxySettings::default()))
+}
+
+/// One GET of `path` on the relay at `url`; its status and body, or the one-line
+/// reason there is none.
 pub(super) fn get_url(
+    client: &HttpClient,
     url: &str,
     path: &str,
     credential: Option<&str>,
 ) -> Result<(u16, Vec<u8>), String> {
-    HttpTarget::parse(url)?.get(path, credential)
+    let mut headers = vec![
+        ("accept".to_string(), b"application/json".to_vec()),
+        ("user-agent".to_string(), b"cc-relay-status".to_vec()),
+    ];
+    if let Some(c) = credential {
+        headers.push(("x-api-key".to_string(), c.as_bytes().to_vec()));
+    }
+    let target = format!("{}{path}", url.trim_end_matches('/'));
+    client
+        .fetch("GET", &target, headers, b"", TIMEOUT, MAX_RESPONSE_BYTES)
+        .map_err(|e| unreachable_message(url, &e))
 }
 
-struct HttpTarget {
-    host: String,
-    port: u16,
-    prefix: String,
-}
-
-impl HttpTarget {
-    fn parse(url: &str) -> Result<HttpTarget, String> {
-        if url.starts_with("https://") {
-            return Err(format!(
-                "'{url}': status speaks plain http:// only; query the relay's HTTP listener"
-            ));
-        }
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(format!("'{url}' must start with http://"));
-        };
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
-            None => (rest, String::new()),
-        };
-        let bad = || format!("'{url}' has no valid host and port");
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad())?,
-                None => 80,
-            };
-            (host.to_string(), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
-                None => (authority.to_string(), 80),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
-        Ok(HttpTarget { host, port, prefix })
-    }
-
-    fn host_header(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    /// One GET; returns status and body.
-    fn get(&self, path: &str, credential: Option<&str>) -> Result<(u16, Vec<u8>), String> {
-        let addrs = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?;
-        let mut last_error = "no address".to_string();
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_error = e.to_string(),
-            }
-        }
-        let mut stream = stream.ok_or(last_error)?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        let mut request = format!(
-            "GET {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: cc-relay-status\r\n",
-            self.prefix,
-            self.host_header()
-        );
-        if let Some(c) = credential {
-            request.push_str(&format!("x-api-key: {c}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        stream
-            .take(MAX_RESPONSE_BYTES)
-            .read_to_end(&mut raw)
-            .map_err(|e| e.to_string())?;
-        parse_response(&raw)
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err("incomplete HTTP response".to_string()),
-        Err(e) => return Err(format!("not an HTTP response ({e})")),
-    };
-    let status = response.code.unwrap_or(0);
-    let mut chunked = false;
-    let mut length: Option<usize> = None;
-    for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = String::from_utf8_lossy(h.value)
-                .to_ascii_lowercase()
-                .contains("chunked");
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            length = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
-        }
-    }
-    let body = raw.get(head_len..).unwrap_or(&[]);
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        match length {
-            Some(n) => body
-                .get(..n)
-                .ok_or("response body shorter than its Content-Length")?
-                .to_vec(),
-            None => body.to_vec(),
-        }
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("malformed chunked body")?;
-        let size_text =
-            std::str::from_utf8(&data[..line_end]).map_err(|_| "malformed chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "malformed chunk size")?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = data.get(..size).ok_or("truncated chunked body")?;
-        out.extend_from_slice(chunk);
-        data = data.get(size + 2..).ok_or("truncated chunked body")?;
+fn unreachable_message(url: &str, e: &ClientError) -> String {
+    match e {
+        ClientError::Connect(m) if m.contains("invalid peer certificate") => format!(
+            "cannot verify the certificate of {url} ({m}); pass the certificate or the CA \
+             that signed it with --ca-file FILE"
+        ),
+        _ => format!("cc-relay is not reachable at {url} ({e})"),
     }
 }
 
@@ -439,24 +370,14 @@ ollama     ollama     no       open     0         1       -         -      -    
     }
 
     #[test]
-    fn responses_plain_and_chunked() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain), Ok((200, b"{}".to_vec())));
-        let chunked =
-            b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked), Ok((401, b"{}".to_vec())));
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n").is_err());
-    }
-
-    #[test]
-    fn urls() {
-        let t = HttpTarget::parse("http://[::1]:9000/base/").unwrap_or_else(|e| panic!("{e}"));
+    fn urls_need_http_or_https_and_a_host() {
+        assert_eq!(check_url("http://[::1]:9000/base"), Ok(()));
+        assert_eq!(check_url("https://relay.internal"), Ok(()));
         assert_eq!(
-            (t.host.as_str(), t.port, t.prefix.as_str()),
-            ("::1", 9000, "/base")
+            check_url("ftp://x"),
+            Err("'ftp://x' must start with http:// or https://".to_string())
         );
-        assert_eq!(t.host_header(), "[::1]:9000");
-        assert!(HttpTarget::parse("https://x").is_err());
-        assert!(HttpTarget::parse("http://:80").is_err());
+        assert!(check_url("http://:80").is_err());
+        assert!(check_url("https://127.0.0.1:port").is_err());
     }
 }

@@ -212,13 +212,22 @@ pub fn tls_client_config(
     ca_file: Option<&str>,
     ca_only: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
+    tls_client_config_trusting(ca_file.as_slice(), ca_only)
+}
+
+/// [`tls_client_config`] with several PEM bundles (`cc-relay status` trusts both the
+/// relay's own certificate file and `--ca-file`).
+pub fn tls_client_config_trusting(
+    ca_files: &[&str],
+    ca_only: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
     if !ca_only {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    if let Some(path) = ca_file {
+    for &path in ca_files {
         let certs =
             CertificateDer::pem_file_iter(path).map_err(|e| format!("CA file {path}: {e}"))?;
         let mut added = 0;
