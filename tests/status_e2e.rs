@@ -202,29 +202,42 @@ fn requests_of_the_last_minute_survive_a_reload() {
     assert_eq!(recent(&providers, "main"), (Some(4), Some(0.07)));
 }
 
-fn tls_relay(cert_file: &str) -> Relay {
+fn tls_relay(cert_file: &str, key_file: &str) -> Relay {
     let mut config = config_with(vec![keyed("main", "http://127.0.0.1:9", 1)]);
     config.server.auth.api_key = Some(SECRET.into());
     config.server.tls = Some(TlsConfig {
         cert_file: cert_file.to_string(),
-        key_file: fixture("server.key"),
+        key_file: key_file.to_string(),
     });
     start_relay(config)
 }
 
+/// `cc-relay status --url URL [--ca-file FILE]`, the credential in the environment.
+fn status_at(dir: &Scratch, url: &str, ca_file: Option<&str>) -> Run {
+    let mut args = vec!["status", "--url", url];
+    if let Some(ca) = ca_file {
+        args.extend(["--ca-file", ca]);
+    }
+    cc_relay(&dir.0, &args, &[("CC_RELAY_API_KEY", SECRET)])
+}
+
+/// Exit 1 and one line on stderr that starts with `start`.
+fn assert_fails_with(run: &Run, start: &str) {
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.starts_with(start), "{run:?}");
+    assert!(!run.stderr.contains(SECRET));
+}
+
 #[test]
 fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
-    let relay = tls_relay(&fixture("server.pem"));
+    let relay = tls_relay(&fixture("server.pem"), &fixture("server.key"));
     let dir = Scratch::new("status-ca-file");
     let url = format!("https://127.0.0.1:{}", relay.addr.port());
     let ca = fixture("ca.pem");
-    let credential = [("CC_RELAY_API_KEY", SECRET)];
 
-    let run = cc_relay(
-        &dir.0,
-        &["status", "--url", &url, "--ca-file", &ca],
-        &credential,
-    );
+    let run = status_at(&dir, &url, Some(&ca));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.starts_with("PROVIDER "), "{}", run.stdout);
     assert_eq!(cell(&run.stdout, "main", "CIRCUIT"), "closed");
@@ -239,68 +252,43 @@ fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
     );
 
     // Without the CA the certificate is not trusted: one line, exit 1.
-    for command in ["status", "health"] {
-        let run = cc_relay(&dir.0, &[command, "--url", &url], &credential);
-        assert_eq!(run.code, Some(1), "{run:?}");
-        assert_eq!(run.stdout, "");
-        assert_eq!(
-            run.stderr,
-            format!(
-                "error: cannot verify the certificate of {url} (TLS handshake with 127.0.0.1: \
-                 invalid peer certificate: UnknownIssuer); pass the certificate or the CA \
-                 that signed it with --ca-file FILE\n"
-            )
-        );
-        assert!(!run.stderr.contains(SECRET));
-    }
+    let untrusted = format!(
+        "error: cannot verify the certificate of {url} (TLS handshake with 127.0.0.1: \
+         invalid peer certificate: UnknownIssuer); pass the certificate or the CA that \
+         signed it with --ca-file FILE\n"
+    );
+    let run = status_at(&dir, &url, None);
+    assert_fails_with(&run, &untrusted);
+    assert_eq!(run.stderr, untrusted);
+    let run = cc_relay(&dir.0, &["health", "--url", &url], &[]);
+    assert_eq!(run.stderr, untrusted);
+    assert_fails_with(&run, &untrusted);
 
     // The wrong CA is no better; an unreadable one is named.
-    let run = cc_relay(
-        &dir.0,
-        &["status", "--url", &url, "--ca-file", &fixture("ca2.pem")],
-        &credential,
-    );
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(run
-        .stderr
-        .starts_with("error: cannot verify the certificate of "));
+    let run = status_at(&dir, &url, Some(&fixture("ca2.pem")));
+    assert_fails_with(&run, "error: cannot verify the certificate of ");
     let missing = dir.0.join("missing.pem");
     let missing = missing.to_string_lossy();
-    let run = cc_relay(
-        &dir.0,
-        &["status", "--url", &url, "--ca-file", &missing],
-        &credential,
-    );
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
-    assert!(
-        run.stderr
-            .starts_with(&format!("error: --ca-file {missing}: ")),
-        "{run:?}"
-    );
+    let run = status_at(&dir, &url, Some(&missing));
+    assert_fails_with(&run, &format!("error: --ca-file {missing}: "));
 }
 
 #[test]
-fn status_trusts_the_certificate_file_of_the_config_it_reads() {
-    // A certificate file that carries its CA, as a self-signed setup does.
-    let dir = Scratch::new("status-own-cert");
-    let chain = format!(
-        "{}{}",
-        std::fs::read_to_string(fixture("server.pem")).unwrap(),
-        std::fs::read_to_string(fixture("ca.pem")).unwrap()
-    );
-    let cert_file = dir.write("chain.pem", &chain);
-    let cert_file = cert_file.to_string_lossy();
-    let relay = tls_relay(&cert_file);
+fn status_and_health_trust_a_self_signed_certificate_they_are_given() {
+    // As `openssl req -x509` makes it: marked as a CA, which webpki alone refuses as the
+    // server's own certificate.
+    let (cert_file, key_file) = (fixture("selfsigned.pem"), fixture("selfsigned.key"));
+    let relay = tls_relay(&cert_file, &key_file);
+    let port = relay.addr.port();
+    let dir = Scratch::new("status-self-signed");
     dir.write(
         "config.yaml",
         &format!(
-            "server:\n  listen: 127.0.0.1:{port}\n  tls:\n    cert_file: {cert_file}\n    key_file: {key}\n  auth:\n    api_key: {SECRET}\nproviders:\n  - name: main\n    type: anthropic\n    base_url: http://127.0.0.1:9\n",
-            port = relay.addr.port(),
-            key = fixture("server.key"),
+            "server:\n  listen: 127.0.0.1:{port}\n  tls:\n    cert_file: {cert_file}\n    key_file: {key_file}\n  auth:\n    api_key: {SECRET}\nproviders:\n  - name: main\n    type: anthropic\n    base_url: http://127.0.0.1:9\n",
         ),
     );
 
+    // From the config alone: its address is https and its cert_file is trusted.
     let run = cc_relay(&dir.0, &["status", "--config", "config.yaml"], &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(cell(&run.stdout, "main", "CIRCUIT"), "closed");
@@ -308,9 +296,20 @@ fn status_trusts_the_certificate_file_of_the_config_it_reads() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.stdout,
-        format!(
-            "https://127.0.0.1:{}/health: 200 {{\"status\":\"ok\"}}\n",
-            relay.addr.port()
-        )
+        format!("https://127.0.0.1:{port}/health: 200 {{\"status\":\"ok\"}}\n")
     );
+
+    // Without a config, --ca-file names the same certificate.
+    let url = format!("https://localhost:{port}");
+    let run = status_at(&dir, &url, Some(&cert_file));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(cell(&run.stdout, "main", "KEY"), "main-key");
+    let refused = format!(
+        "error: cannot verify the certificate of {url} (TLS handshake with localhost: \
+         invalid peer certificate: "
+    );
+    assert_fails_with(&status_at(&dir, &url, None), &refused);
+    // Another certificate does not stand in for it.
+    let run = status_at(&dir, &url, Some(&fixture("server.pem")));
+    assert_fails_with(&run, &refused);
 }

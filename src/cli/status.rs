@@ -18,9 +18,8 @@ use serde_json::Value;
 use super::args::{self, Flag};
 use super::{failure, parse_flags, usage_error, EXIT_OK};
 use crate::config::{self, Config};
-use crate::net::client::{
-    tls_client_config_trusting, ClientError, Endpoint, HttpClient, ProxySettings,
-};
+use crate::net::client::{ClientError, Endpoint, HttpClient, ProxySettings};
+use crate::net::relay_trust::relay_client_config;
 
 pub const HELP: &str = "\
 Usage: cc-relay status [--url URL] [--config FILE] [--ca-file FILE]
@@ -146,10 +145,10 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
     Endpoint::parse(url).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// The client the CLI talks to a relay with. `ca_file` (`--ca-file`) must load; the
-/// config's `server.tls.cert_file` is trusted when it loads as a trust anchor (a
-/// self-signed certificate) and skipped otherwise (e.g. unreadable by this user),
-/// since only the relay needs it.
+/// The client the CLI talks to a relay with (TLS trust: `net::relay_trust`).
+/// `ca_file` (`--ca-file`) must load; the config's `server.tls.cert_file` is trusted
+/// when it loads and skipped otherwise (e.g. unreadable by this user), since only the
+/// relay needs it.
 pub(super) fn relay_client(
     ca_file: Option<&str>,
     config: Option<&Config>,
@@ -160,12 +159,13 @@ pub(super) fn relay_client(
         .map(|t| t.cert_file.as_str());
     let with_own_cert = own_cert.and_then(|cert| {
         let files = [explicit.as_slice(), &[cert]].concat();
-        tls_client_config_trusting(&files, false).ok()
+        relay_client_config(&files).ok()
     });
     let tls = match with_own_cert {
         Some(tls) => tls,
-        None => tls_client_config_trusting(&explicit, false)
-            .map_err(|e| e.replacen("CA file", "--ca-file", 1))?,
+        None => {
+            relay_client_config(&explicit).map_err(|e| e.replacen("CA file", "--ca-file", 1))?
+        }
     };
     Ok(HttpClient::new(tls, ProxySettings::default()))
 }

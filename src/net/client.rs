@@ -212,34 +212,15 @@ pub fn tls_client_config(
     ca_file: Option<&str>,
     ca_only: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
-    tls_client_config_trusting(ca_file.as_slice(), ca_only)
-}
-
-/// [`tls_client_config`] with several PEM bundles (`cc-relay status` trusts both the
-/// relay's own certificate file and `--ca-file`).
-pub fn tls_client_config_trusting(
-    ca_files: &[&str],
-    ca_only: bool,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
     if !ca_only {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    for &path in ca_files {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("CA file {path}: {e}"))?;
-        let mut added = 0;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("CA file {path}: {e}"))?;
+    if let Some(path) = ca_file {
+        for cert in read_pem_certificates(path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("CA file {path}: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!("CA file {path}: no certificates found"));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -250,6 +231,23 @@ pub fn tls_client_config_trusting(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Every certificate in the PEM file at `path` (a file without one is an error too);
+/// errors name the file as a CA file.
+pub fn read_pem_certificates(
+    path: &str,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("CA file {path}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("CA file {path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("CA file {path}: no certificates found"));
+    }
+    Ok(certs)
 }
 
 struct IdleConn {
