@@ -367,14 +367,19 @@ fn race_mode_relays_the_fastest_and_closes_the_loser() {
         )
     });
     let (closed_tx, closed_rx) = crossbeam_channel::bounded::<()>(1);
+    let (arrived_tx, arrived_rx) = crossbeam_channel::bounded::<()>(1);
     let slow = MockUpstream::start(move |_req, s| {
+        let _ = arrived_tx.send(());
         // Never answers; reports when the relay hangs up on it.
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         if let Ok(0) = s.read(&mut [0u8; 16]) {
             let _ = closed_tx.send(());
         }
     });
-    let fast = MockUpstream::start(|_req, s| {
+    let fast = MockUpstream::start(move |_req, s| {
+        // Decide the race only once the slow racer's request is out: a racer that sees
+        // the race already decided never sends (and there would be nothing to close).
+        let _ = arrived_rx.recv_timeout(Duration::from_secs(5));
         start_sse(s);
         for ev in text_stream_events("fast") {
             let _ = write_chunk(s, ev.as_bytes());
