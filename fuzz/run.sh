@@ -19,7 +19,10 @@ for t in "${targets[@]}"; do
     before=$(ls "artifacts/$t" | wc -l)
     log="target/fuzz-$t.log"
     cargo fuzz run "$t" "$scratch" "corpus/$t" -- -max_total_time="$seconds" -timeout=10 >"$log" 2>&1
-    execs=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#')
+    # libFuzzer's closing "Done N runs" line; status lines ("#N\tNEW ...") when it died
+    # early. (Not any "#N" anywhere: the recommended dictionary it prints may contain one.)
+    execs=$(sed -nE 's/^Done ([0-9]+) runs.*/\1/p' "$log" | tail -1)
+    [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
     after=$(ls "artifacts/$t" | wc -l)
     printf '%-24s %12s %8s\n' "$t" "${execs:-?}" "$((after - before))"
 done
