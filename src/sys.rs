@@ -1,8 +1,12 @@
-//! The one place with `unsafe`: POSIX signal handlers. A handler may only do
-//! async-signal-safe work, so it writes the signal number to a self-pipe and returns; a
-//! normal thread reads the pipe and turns each byte into a `Signal` on a channel. Nothing
-//! else in the crate touches libc directly.
+//! The one place with `unsafe`: POSIX signal handlers, and one socket call std lacks. A
+//! handler may only do async-signal-safe work, so it writes the signal number to a
+//! self-pipe and returns; a normal thread reads the pipe and turns each byte into a
+//! `Signal` on a channel. [`peek_nonblocking`] is `recv(MSG_PEEK | MSG_DONTWAIT)`.
+//! Nothing else in the crate touches libc directly.
 
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -85,4 +89,22 @@ fn forward_signals(read_fd: libc::c_int, tx: Sender<Signal>) {
             return;
         }
     }
+}
+
+/// Peeks at what a socket has received without blocking and without switching it to
+/// non-blocking mode: one system call where std needs three (`set_nonblocking(true)`,
+/// `peek`, `set_nonblocking(false)`), on every reuse of a pooled connection. `Ok(0)` is
+/// the peer's end of stream; nothing waiting is `WouldBlock`.
+pub fn peek_nonblocking(socket: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the descriptor stays open for the call (the stream is borrowed) and `buf`
+    // is a writable region of exactly `buf.len()` bytes that recv fills at most.
+    let received = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(received).map_err(|_| io::Error::last_os_error())
 }

@@ -26,8 +26,6 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Idle keep-alive connections kept per upstream host; sized for a busy Claude Code team
 /// (64 concurrent requests reuse their connections instead of reconnecting).
 const MAX_IDLE_PER_HOST: usize = 64;
-/// How far an armed read timeout may be from the wanted one before it is re-armed.
-const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
 /// Bytes asked of the socket per body read.
 const READ_CHUNK: usize = 16 * 1024;
 /// A pooled connection idle longer than this is not trusted (servers close idle ones).
@@ -346,7 +344,7 @@ impl HttpClient {
             proxy_connect(&mut tcp, ep, Instant::now() + timeout)?;
         }
         if !ep.https {
-            return Ok(Transport::Plain(tcp));
+            return Ok(Transport::plain(tcp));
         }
         let name = rustls_pki_types::ServerName::try_from(ep.host.clone())
             .map_err(|_| ClientError::BadUrl(format!("invalid TLS server name {}", ep.host)))?;
@@ -375,7 +373,7 @@ impl HttpClient {
                 tls.conn.negotiated_cipher_suite().map(|s| s.suite()),
             ));
         }
-        Ok(Transport::TlsClient(Box::new(tls)))
+        Ok(Transport::tls_client(tls))
     }
 
     /// Sends `req` and waits for the response head. A reused pooled connection that
@@ -482,7 +480,6 @@ impl HttpClient {
                     pool: self.pool.clone(),
                     pool_key: req.endpoint.pool_key(),
                     scratch: Vec::new(),
-                    armed_read_timeout: None,
                 });
             }
             let wait_until = match req.cancel {
@@ -711,8 +708,6 @@ pub struct UpstreamResponse {
     pool: Arc<Pool>,
     pool_key: String,
     scratch: Vec<u8>,
-    /// The read timeout last set on the socket by `read_some`.
-    armed_read_timeout: Option<Duration>,
 }
 
 impl UpstreamResponse {
@@ -745,20 +740,8 @@ impl UpstreamResponse {
                 .conn
                 .as_mut()
                 .ok_or_else(|| ClientError::Io("connection already closed".into()))?;
-            // Re-arming the socket timeout is a system call; streams read in ~200 ms
-            // slices, so keep the armed value while it is within a few ms of the wish.
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ClientError::Timeout("upstream body"));
-            }
-            let armed_close = self
-                .armed_read_timeout
-                .is_some_and(|t| t.abs_diff(left) <= TIMEOUT_SLACK);
-            if !armed_close {
-                conn.read_by(deadline)
-                    .map_err(|_| ClientError::Timeout("upstream body"))?;
-                self.armed_read_timeout = Some(left);
-            }
+            conn.read_by(deadline)
+                .map_err(|_| ClientError::Timeout("upstream body"))?;
             // A reused heap buffer: no 16 KiB to zero on every read.
             let chunk = &mut self.scratch;
             chunk.resize(READ_CHUNK, 0);

@@ -210,7 +210,7 @@ impl Server {
                         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                     let _ = stream.set_nodelay(true);
                     let transport = match tls {
-                        None => Transport::Plain(stream),
+                        None => Transport::plain(stream),
                         Some(config) => {
                             match tls_handshake(stream, config, limits.header_timeout) {
                                 Some(t) => t,
@@ -253,7 +253,7 @@ fn tls_handshake(
         tls.sock.set_write_timeout(Some(left)).ok()?;
         tls.conn.complete_io(&mut tls.sock).ok()?;
     }
-    Some(Transport::TlsServer(Box::new(tls)))
+    Some(Transport::tls_server(tls))
 }
 
 struct OpenConnection(Arc<ServerStats>, Arc<dyn Handler>);

@@ -513,22 +513,17 @@ struct Connection {
 impl Connection {
     /// The server closed this idle connection, or sent something nobody asked for.
     fn is_stale(&self) -> bool {
-        let tcp = self.transport.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return true;
-        }
         let mut probe = [0u8; 1];
-        let stale = match tcp.peek(&mut probe) {
+        match crate::sys::peek_nonblocking(self.transport.tcp(), &mut probe) {
             Ok(0) => true,
             // Over TLS the server may still deliver session tickets after the handshake;
             // rustls reads them with the next reply. In plain RESP2 nothing is unsolicited.
-            Ok(_) => matches!(self.transport, Transport::Plain(_)),
+            Ok(_) => !self.transport.is_tls(),
             Err(e) => !matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
             ),
-        };
-        tcp.set_nonblocking(false).is_err() || stale
+        }
     }
 
     /// Writes every command in one go and reads exactly one reply per command.
@@ -853,13 +848,13 @@ impl RedisClient {
         // Commands are small and latency is the point.
         let _ = tcp.set_nodelay(true);
         let transport = match &self.inner.tls {
-            None => Transport::Plain(tcp),
+            None => Transport::plain(tcp),
             Some(config) => {
                 let name = rustls_pki_types::ServerName::try_from(url.host.clone())
                     .map_err(|e| RedisError::Connect(format!("TLS name {}: {e}", url.host)))?;
                 let session = rustls::ClientConnection::new(Arc::clone(config), name)
                     .map_err(|e| RedisError::Connect(format!("TLS: {e}")))?;
-                Transport::TlsClient(Box::new(rustls::StreamOwned::new(session, tcp)))
+                Transport::tls_client(rustls::StreamOwned::new(session, tcp))
             }
         };
         let mut conn = Connection {
