@@ -8,20 +8,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use cc_relay::config::ProviderType;
+use common::scratch::ScratchDir;
 use common::*;
 
 /// The synthetic service-account file of shared/vectors with its token_uri pointed at
 /// the mock, written to a temp file.
-fn credentials_file(token_uri: &str, name: &str) -> String {
+/// The synthetic service account pointed at `token_uri`, in a folder removed when the
+/// returned guard drops (keep it alive for the whole test).
+fn credentials_file(token_uri: &str, name: &str) -> (ScratchDir, String) {
     let path = format!(
         "{}/../shared/vectors/jwt/google-service-account-synthetic/service_account.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     v["token_uri"] = serde_json::Value::from(token_uri);
-    let out = std::env::temp_dir().join(format!("cc-relay-{name}-{}.json", std::process::id()));
-    std::fs::write(&out, v.to_string()).unwrap();
-    out.to_string_lossy().into_owned()
+    let dir = ScratchDir::new(name);
+    let out = dir.write("service_account.json", &v.to_string());
+    (dir, out.to_string_lossy().into_owned())
 }
 
 #[test]
@@ -52,7 +55,9 @@ fn vertex_token_flow_url_body_and_stream() {
     let mut p = provider("v", ProviderType::Vertex, &mock.url());
     p.gcp_project_id = Some("my-proj".into());
     p.gcp_region = Some("us-east5".into());
-    p.gcp_credentials_file = Some(credentials_file(&format!("{}/token", mock.url()), "vertex"));
+    let (_credentials_dir, credentials) =
+        credentials_file(&format!("{}/token", mock.url()), "vertex");
+    p.gcp_credentials_file = Some(credentials);
     p.model_mapping = vec![("claude-x".into(), "claude-sonnet-4-5@20250929".into())];
     let relay = start_relay(config_with(vec![p]));
 
@@ -109,10 +114,9 @@ fn vertex_google_errors_become_anthropic_errors() {
     let mut p = provider("v", ProviderType::Vertex, &mock.url());
     p.gcp_project_id = Some("p".into());
     p.gcp_region = Some("global".into());
-    p.gcp_credentials_file = Some(credentials_file(
-        &format!("{}/token", mock.url()),
-        "vertex-err",
-    ));
+    let (_credentials_dir, credentials) =
+        credentials_file(&format!("{}/token", mock.url()), "vertex-err");
+    p.gcp_credentials_file = Some(credentials);
     let relay = start_relay(config_with(vec![p]));
     let resp = post_messages(relay.addr, PLAIN_BODY, "");
     assert_eq!(resp.status, 429);
@@ -146,10 +150,9 @@ fn vertex_token_endpoint_failure_is_a_clear_502() {
     let mut p = provider("v", ProviderType::Vertex, &mock.url());
     p.gcp_project_id = Some("p".into());
     p.gcp_region = Some("us-east5".into());
-    p.gcp_credentials_file = Some(credentials_file(
-        &format!("{}/token", mock.url()),
-        "vertex-bad",
-    ));
+    let (_credentials_dir, credentials) =
+        credentials_file(&format!("{}/token", mock.url()), "vertex-bad");
+    p.gcp_credentials_file = Some(credentials);
     let relay = start_relay(config_with(vec![p]));
     let resp = post_messages(relay.addr, PLAIN_BODY, "");
     assert_eq!(resp.status, 502);
@@ -192,10 +195,9 @@ fn expiring_token_is_refreshed_once_for_concurrent_requests() {
     let mut p = provider("v", ProviderType::Vertex, &mock.url());
     p.gcp_project_id = Some("p".into());
     p.gcp_region = Some("us-east5".into());
-    p.gcp_credentials_file = Some(credentials_file(
-        &format!("{}/token", mock.url()),
-        "vertex-refresh",
-    ));
+    let (_credentials_dir, credentials) =
+        credentials_file(&format!("{}/token", mock.url()), "vertex-refresh");
+    p.gcp_credentials_file = Some(credentials);
     let relay = start_relay(config_with(vec![p]));
     assert_eq!(
         post_messages(relay.addr, PLAIN_BODY, "").json()["auth"],

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::scratch::ScratchDir;
 use common::*;
 
 struct Served {
@@ -36,13 +37,6 @@ impl Served {
             .unwrap();
         assert!(status.success());
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cc-relay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn free_port() -> u16 {
@@ -111,7 +105,7 @@ fn paced_stream_mock() -> MockUpstream {
 
 #[test]
 fn reload_swaps_config_keeps_streams_and_rejects_bad_files() {
-    let dir = temp_dir("reload");
+    let dir = ScratchDir::new("reload");
     let (slow, a, b) = (paced_stream_mock(), tagged_mock("a"), tagged_mock("b"));
     let path = dir.join("config.yaml");
     std::fs::write(&path, config_for(&slow.url(), "")).unwrap();
@@ -164,7 +158,7 @@ fn reload_swaps_config_keeps_streams_and_rejects_bad_files() {
 
 #[test]
 fn symlink_swap_is_seen_and_cooling_keys_stay_cooling() {
-    let dir = temp_dir("symlink");
+    let dir = ScratchDir::new("symlink");
     let mock = MockUpstream::start(|req, s| {
         if req.header("x-api-key") == Some("key-one") {
             write_json(
@@ -223,7 +217,7 @@ fn symlink_swap_is_seen_and_cooling_keys_stay_cooling() {
 
 #[test]
 fn sigterm_drains_streams_then_exits_zero() {
-    let dir = temp_dir("sigterm");
+    let dir = ScratchDir::new("sigterm");
     let slow = paced_stream_mock();
     let path = dir.join("config.yaml");
     std::fs::write(&path, config_for(&slow.url(), "")).unwrap();
@@ -247,7 +241,7 @@ fn sigterm_drains_streams_then_exits_zero() {
 #[test]
 fn sighup_serves_a_rotated_certificate() {
     use common::tls::{fixture, https_get_health};
-    let dir = temp_dir("rotate");
+    let dir = ScratchDir::new("rotate");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::copy(fixture("server.pem"), &cert).unwrap();
     std::fs::copy(fixture("server.key"), &key).unwrap();

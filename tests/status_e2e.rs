@@ -6,42 +6,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use cc_relay::cli::serve::reload_config;
 use cc_relay::cli::serve_cmd::ServeOverrides;
 use cc_relay::config::{KeyConfig, ProviderConfig, ProviderType, TlsConfig};
+use common::scratch::ScratchDir;
 use common::tls::fixture;
 use common::*;
 
 const SECRET: &str = "relay-secret-1234";
 const MESSAGE: &str = r#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"model":"claude-x","stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}"#;
-
-/// A folder of its own per test (HOME, working directory, config files).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("cc-relay-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[derive(Debug)]
 struct Run {
@@ -152,10 +129,10 @@ fn providers_and_status_show_the_requests_of_the_last_minute() {
     assert_eq!(recent(&providers, "spare"), (Some(0), Some(0.0)));
     assert_eq!(main.requests().len(), 6);
 
-    let dir = Scratch::new("status-req-per-s");
+    let dir = ScratchDir::new("status-req-per-s");
     let url = format!("http://{}", relay.addr);
     let run = cc_relay(
-        &dir.0,
+        &dir,
         &["status", "--url", &url],
         &[("CC_RELAY_API_KEY", SECRET)],
     );
@@ -182,7 +159,7 @@ fn requests_of_the_last_minute_survive_a_reload() {
     wait_until_counted(relay.addr, "main", 3);
 
     // The same provider with another weight, and a new one.
-    let dir = Scratch::new("status-reload");
+    let dir = ScratchDir::new("status-reload");
     let file = dir.write(
         "config.yaml",
         &format!(
@@ -213,12 +190,12 @@ fn tls_relay(cert_file: &str, key_file: &str) -> Relay {
 }
 
 /// `cc-relay status --url URL [--ca-file FILE]`, the credential in the environment.
-fn status_at(dir: &Scratch, url: &str, ca_file: Option<&str>) -> Run {
+fn status_at(dir: &ScratchDir, url: &str, ca_file: Option<&str>) -> Run {
     let mut args = vec!["status", "--url", url];
     if let Some(ca) = ca_file {
         args.extend(["--ca-file", ca]);
     }
-    cc_relay(&dir.0, &args, &[("CC_RELAY_API_KEY", SECRET)])
+    cc_relay(dir, &args, &[("CC_RELAY_API_KEY", SECRET)])
 }
 
 /// Exit 1 and one line on stderr that starts with `start`.
@@ -233,7 +210,7 @@ fn assert_fails_with(run: &Run, start: &str) {
 #[test]
 fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
     let relay = tls_relay(&fixture("server.pem"), &fixture("server.key"));
-    let dir = Scratch::new("status-ca-file");
+    let dir = ScratchDir::new("status-ca-file");
     let url = format!("https://127.0.0.1:{}", relay.addr.port());
     let ca = fixture("ca.pem");
 
@@ -244,7 +221,7 @@ fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
     assert_eq!(cell(&run.stdout, "main", "REQ/S"), "0.00");
     assert_eq!(cell(&run.stdout, "main", "KEY"), "main-key");
 
-    let run = cc_relay(&dir.0, &["health", "--url", &url, "--ca-file", &ca], &[]);
+    let run = cc_relay(&dir, &["health", "--url", &url, "--ca-file", &ca], &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.stdout,
@@ -260,14 +237,14 @@ fn status_and_health_reach_an_https_relay_that_trusts_ca_file() {
     let run = status_at(&dir, &url, None);
     assert_fails_with(&run, &untrusted);
     assert_eq!(run.stderr, untrusted);
-    let run = cc_relay(&dir.0, &["health", "--url", &url], &[]);
+    let run = cc_relay(&dir, &["health", "--url", &url], &[]);
     assert_eq!(run.stderr, untrusted);
     assert_fails_with(&run, &untrusted);
 
     // The wrong CA is no better; an unreadable one is named.
     let run = status_at(&dir, &url, Some(&fixture("ca2.pem")));
     assert_fails_with(&run, "error: cannot verify the certificate of ");
-    let missing = dir.0.join("missing.pem");
+    let missing = dir.join("missing.pem");
     let missing = missing.to_string_lossy();
     let run = status_at(&dir, &url, Some(&missing));
     assert_fails_with(&run, &format!("error: --ca-file {missing}: "));
@@ -280,7 +257,7 @@ fn status_and_health_trust_a_self_signed_certificate_they_are_given() {
     let (cert_file, key_file) = (fixture("selfsigned.pem"), fixture("selfsigned.key"));
     let relay = tls_relay(&cert_file, &key_file);
     let port = relay.addr.port();
-    let dir = Scratch::new("status-self-signed");
+    let dir = ScratchDir::new("status-self-signed");
     dir.write(
         "config.yaml",
         &format!(
@@ -289,10 +266,10 @@ fn status_and_health_trust_a_self_signed_certificate_they_are_given() {
     );
 
     // From the config alone: its address is https and its cert_file is trusted.
-    let run = cc_relay(&dir.0, &["status", "--config", "config.yaml"], &[]);
+    let run = cc_relay(&dir, &["status", "--config", "config.yaml"], &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(cell(&run.stdout, "main", "CIRCUIT"), "closed");
-    let run = cc_relay(&dir.0, &["health", "--config", "config.yaml"], &[]);
+    let run = cc_relay(&dir, &["health", "--config", "config.yaml"], &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.stdout,

@@ -2,6 +2,7 @@
 //! receives, a raw HTTP client for talking to the relay, and a relay started in-process.
 #![allow(dead_code)]
 
+pub mod scratch;
 pub mod tls;
 pub mod vectors;
 
