@@ -217,14 +217,7 @@ fn wrong_redis_password_is_a_warning_not_a_crash() {
 #[test]
 fn a_circuit_opened_through_one_instance_is_skipped_by_another() {
     let Some(redis) = redis() else { return };
-    let failing = MockUpstream::start(|_req, s| {
-        write_json(
-            s,
-            500,
-            "",
-            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-        )
-    });
+    let failing = down_mock();
     let backup = MockUpstream::start(|_req, s| write_json(s, 200, "", r#"{"from":"backup"}"#));
     let cfg = |threshold: u32| {
         let mut primary = provider("primary", ProviderType::Anthropic, &failing.url());
@@ -280,17 +273,7 @@ fn a_circuit_opened_through_one_instance_is_skipped_by_another() {
 #[test]
 fn racers_reserve_key_windows_in_the_fleet() {
     let Some(redis) = redis() else { return };
-    let down = || {
-        MockUpstream::start(|_req, s| {
-            write_json(
-                s,
-                500,
-                "",
-                r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-            )
-        })
-    };
-    let (first, other) = (down(), down());
+    let (first, other) = (down_mock(), down_mock());
     let keyed = MockUpstream::start(|_req, s| write_json(s, 200, "", r#"{"ok":true}"#));
     let cfg = || {
         let mut p1 = provider("first", ProviderType::Anthropic, &first.url());

@@ -173,14 +173,7 @@ fn bad_key_is_skipped_and_the_last_refusal_is_relayed() {
 
 #[test]
 fn breaker_opens_after_failures_and_skips_the_provider() {
-    let failing = MockUpstream::start(|_req, s| {
-        write_json(
-            s,
-            500,
-            "",
-            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-        )
-    });
+    let failing = down_mock();
     let healthy = ok_mock("backup");
     let mut pa = provider("primary", ProviderType::Anthropic, &failing.url());
     pa.priority = Some(5);
@@ -358,14 +351,7 @@ fn health_probe_over_tls_half_opens_an_open_circuit() {
 #[test]
 fn race_mode_relays_the_fastest_and_closes_the_loser() {
     use std::io::Read;
-    let first = MockUpstream::start(|_req, s| {
-        write_json(
-            s,
-            500,
-            "",
-            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-        )
-    });
+    let first = down_mock();
     let (closed_tx, closed_rx) = crossbeam_channel::bounded::<()>(1);
     let (arrived_tx, arrived_rx) = crossbeam_channel::bounded::<()>(1);
     let slow = MockUpstream::start(move |_req, s| {
@@ -403,18 +389,6 @@ fn race_mode_relays_the_fastest_and_closes_the_loser() {
         .recv_timeout(Duration::from_secs(3))
         .expect("the losing upstream's connection was closed");
     assert_eq!(slow.requests().len(), 1);
-}
-
-/// A provider that always answers 500, so the race starts after it.
-fn down_mock() -> MockUpstream {
-    MockUpstream::start(|_req, s| {
-        write_json(
-            s,
-            500,
-            "",
-            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
-        )
-    })
 }
 
 #[test]

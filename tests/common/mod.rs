@@ -332,3 +332,15 @@ pub fn open_stream(addr: SocketAddr) -> BufReader<TcpStream> {
     }
     reader
 }
+
+/// An upstream that answers every request 500 `api_error` (a provider that is down).
+pub fn down_mock() -> MockUpstream {
+    MockUpstream::start(|_req, s| {
+        write_json(
+            s,
+            500,
+            "",
+            r#"{"type":"error","error":{"type":"api_error","message":"down"}}"#,
+        )
+    })
+}
